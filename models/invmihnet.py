@@ -1,0 +1,134 @@
+"""InvMIHNet: IIR (rescaling) + IIH (hiding) as one module, with hide, reveal and the training forward.
+
+One ``forward`` call computes everything a training step needs, so the pair can be wrapped in
+DistributedDataParallel as a single module; ``hide`` and ``reveal`` are what a sender and a receiver run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from models.modules.hiding_net import HidingNet
+from models.modules.quantization import quantize
+from models.modules.rescaling_net import InvRescaleNet
+from models.modules.wavelet import dwt, iwt
+from models.mosaic import check_divisible, from_tiles, to_tiles
+
+
+@dataclass
+class HideOutput:
+    """What hiding produces. ``stego`` is quantized to 8-bit levels (what is saved); the rest is float."""
+    stego: torch.Tensor          # (1, 3, H, W) in k/255 levels
+    stego_float: torch.Tensor    # (1, 3, H, W) before quantization
+    steg_wavelet: torch.Tensor   # (N, 12, h/2, w/2) stego tiles in the wavelet domain
+    steg_tiles: torch.Tensor     # (N, 3, h, w) before quantization
+    cover_tiles: torch.Tensor    # (N, 3, h, w)
+    secret_lr: torch.Tensor      # (N, 3, h, w) IIR's low-resolution secrets
+    latent: torch.Tensor         # (N, 3N - 3, h, w) IIR's latent z (discarded by the sender)
+
+
+@dataclass
+class RevealOutput:
+    """What revealing produces: the recovered secrets and the revealed low-resolution secrets."""
+    secrets: torch.Tensor        # (N, 3, H, W)
+    secret_lr: torch.Tensor      # (N, 3, h, w) before quantization
+
+
+class InvMIHNet(nn.Module):
+    """Both invertible networks of InvMIHNet for a ``scale_h x scale_w`` grid (N = scale_h * scale_w secrets)."""
+
+    def __init__(self, scale_h: int, scale_w: int, iir_block_num: list[int], use_conv_downsampling: bool = False,
+                 iih_block_num: int = 16, in_nc: int = 3, out_nc: int = 3) -> None:
+        super().__init__()
+        self.scale_h, self.scale_w = scale_h, scale_w
+        self.num_images = scale_h * scale_w
+        self.channels = in_nc
+        self.iir = InvRescaleNet(scale_h, scale_w, iir_block_num, in_nc, out_nc, use_conv_downsampling)
+        self.iih = HidingNet(iih_block_num, channels=8 * in_nc)
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise unless an H x W image splits into tiles of even size (the wavelet transform halves them)."""
+        check_divisible(height, width, self.scale_h, self.scale_w, multiple=2)
+
+    def _check_inputs(self, cover: torch.Tensor, secrets: torch.Tensor) -> None:
+        n = self.num_images
+        if secrets.dim() != 4 or secrets.shape[0] != n or secrets.shape[1] != self.channels:
+            raise ValueError(f'a {self.scale_h} x {self.scale_w} model hides {n} secrets of shape '
+                             f'({n}, {self.channels}, H, W), got {tuple(secrets.shape)}')
+        if tuple(cover.shape[-2:]) != tuple(secrets.shape[-2:]):
+            raise ValueError(f'cover {tuple(cover.shape[-2:])} and secrets {tuple(secrets.shape[-2:])} '
+                             f'must have the same size')
+        self.check_size(*secrets.shape[-2:])
+
+    def _noise(self, shape: tuple[int, ...], like: torch.Tensor,
+               generator: torch.Generator | None) -> torch.Tensor:
+        if generator is None:
+            return torch.randn(shape, dtype=like.dtype, device=like.device)
+        return torch.randn(shape, generator=generator, dtype=like.dtype,
+                           device=generator.device).to(like.device)
+
+    def hide(self, cover: torch.Tensor, secrets: torch.Tensor) -> HideOutput:
+        """Hide N secrets (N, 3, H, W) in a cover (1, 3, H, W) or (3, H, W)."""
+        cover = cover.unsqueeze(0) if cover.dim() == 3 else cover
+        self._check_inputs(cover, secrets)
+        out = self.iir(secrets)
+        secret_lr, latent = out[:, :3], out[:, 3:]
+        cover_tiles = to_tiles(cover, self.scale_h, self.scale_w)
+        hidden = self.iih(torch.cat((dwt(cover_tiles), dwt(secret_lr)), 1))
+        steg_wavelet = hidden[:, :4 * self.channels]
+        steg_tiles = iwt(steg_wavelet)
+        stego_float = from_tiles(steg_tiles, self.scale_h, self.scale_w)
+        return HideOutput(stego=quantize(stego_float), stego_float=stego_float, steg_wavelet=steg_wavelet,
+                          steg_tiles=steg_tiles, cover_tiles=cover_tiles, secret_lr=secret_lr, latent=latent)
+
+    def reveal_wavelet(self, steg_wavelet: torch.Tensor, z_hiding: torch.Tensor | None = None,
+                       z_rescaling: torch.Tensor | None = None, gaussian_scale: float = 1.0,
+                       generator: torch.Generator | None = None) -> RevealOutput:
+        """Reveal from the stego tiles' wavelet coefficients (N, 12, h/2, w/2).
+
+        ``z_hiding`` ~ N(0, 1) of shape (N, 12, h/2, w/2); ``z_rescaling`` ~ N(0, 1) of shape (N, 3N - 3, h, w),
+        multiplied by ``gaussian_scale``. Either is drawn (from ``generator`` when given) when None.
+        """
+        n, c4, hh, hw = steg_wavelet.shape
+        if z_hiding is None:
+            z_hiding = self._noise((n, c4, hh, hw), steg_wavelet, generator)
+        restored = self.iih(torch.cat((steg_wavelet, z_hiding), 1), rev=True)
+        secret_lr = iwt(restored[:, c4:])
+        latent_shape = (n, self.iir.out_channels - self.channels, 2 * hh, 2 * hw)
+        if z_rescaling is None:
+            z_rescaling = self._noise(latent_shape, steg_wavelet, generator)
+        if tuple(z_rescaling.shape) != latent_shape:
+            raise ValueError(f'z_rescaling must have shape {latent_shape}, got {tuple(z_rescaling.shape)}')
+        upscaled = self.iir(torch.cat((quantize(secret_lr), gaussian_scale * z_rescaling), 1), rev=True)
+        return RevealOutput(secrets=upscaled[:, :self.channels], secret_lr=secret_lr)
+
+    def reveal(self, stego: torch.Tensor, z_hiding: torch.Tensor | None = None,
+               z_rescaling: torch.Tensor | None = None, from_float: bool = False, gaussian_scale: float = 1.0,
+               generator: torch.Generator | None = None) -> RevealOutput:
+        """Recover the N secrets from a stego image (1, 3, H, W) or (3, H, W).
+
+        By default the stego is first quantized to 8-bit levels, as a receiver of the saved PNG has it (a no-op
+        for an image read from that PNG). ``from_float=True`` reveals from the unquantized stego, the
+        published test path.
+        """
+        stego = stego.unsqueeze(0) if stego.dim() == 3 else stego
+        if stego.dim() != 4 or stego.shape[:2] != (1, self.channels):
+            raise ValueError(f'reveal takes one stego image of shape (1, {self.channels}, H, W), '
+                             f'got {tuple(stego.shape)}')
+        self.check_size(*stego.shape[-2:])
+        if not from_float:
+            stego = quantize(stego)
+        steg_wavelet = dwt(to_tiles(stego, self.scale_h, self.scale_w))
+        return self.reveal_wavelet(steg_wavelet, z_hiding, z_rescaling, gaussian_scale, generator)
+
+    def forward(self, images: torch.Tensor, z_hiding: torch.Tensor | None = None,
+                z_rescaling: torch.Tensor | None = None, gaussian_scale: float = 1.0) -> dict[str, torch.Tensor]:
+        """The training forward on a batch of N + 1 images (image 0 the cover): every tensor the losses need."""
+        hidden = self.hide(images[:1], images[1:])
+        revealed = self.reveal_wavelet(hidden.steg_wavelet, z_hiding, z_rescaling, gaussian_scale)
+        return {'secrets': images[1:], 'secret_lr': hidden.secret_lr, 'latent': hidden.latent,
+                'cover_tiles': hidden.cover_tiles, 'steg_wavelet': hidden.steg_wavelet,
+                'steg_tiles': hidden.steg_tiles, 'secret_rev_lr': revealed.secret_lr,
+                'secret_recover': revealed.secrets}

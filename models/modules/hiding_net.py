@@ -1,0 +1,31 @@
+"""IIH: the invertible hiding network (HiNet style) working on 12 + 12 wavelet channels.
+
+The blocks sit in ``model.inv1 .. model.inv<K>`` (released state_dict keys ``model.inv1.r.conv1.weight``);
+the reverse walks them backwards.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from models.modules.coupling import IIHCouplingBlock
+from models.modules.dense_subnet import IIH_SUBNET, SubnetConstructor
+
+
+class HidingNet(nn.Module):
+    """(B, 24, h, w) -> (B, 24, h, w): channels 0..11 cover / stego wavelets, 12..23 secret / lost information."""
+
+    def __init__(self, block_num: int = 16, channels: int = 24,
+                 subnet_constructor: SubnetConstructor = IIH_SUBNET) -> None:
+        super().__init__()
+        if block_num < 1:
+            raise ValueError(f'the hiding network needs at least one block, got block_num={block_num}')
+        self.model = nn.ModuleDict({f'inv{i + 1}': IIHCouplingBlock(channels, subnet_constructor,
+                                                                    split=channels // 2)
+                                    for i in range(block_num)})
+
+    def forward(self, x: torch.Tensor, rev: bool = False) -> torch.Tensor:
+        blocks = list(self.model.values())
+        for block in (reversed(blocks) if rev else blocks):
+            x = block(x, rev=rev)
+        return x

@@ -1,0 +1,39 @@
+"""Cutting a cover into a scale_H x scale_W grid of tiles (row-major) and putting stego tiles back."""
+from __future__ import annotations
+
+import torch
+
+
+def check_divisible(height: int, width: int, scale_h: int, scale_w: int, multiple: int = 1) -> None:
+    """Raise a ValueError naming valid sizes unless H (W) is a multiple of scale_H * multiple (scale_W * ...)."""
+    mh, mw = scale_h * multiple, scale_w * multiple
+    if height % mh or width % mw:
+        near_h = max(mh, height - height % mh)
+        near_w = max(mw, width - width % mw)
+        raise ValueError(
+            f'image size {height} x {width} does not fit a {scale_h} x {scale_w} grid: height must be a multiple '
+            f'of {mh} and width a multiple of {mw} (for example {near_h} x {near_w} or {near_h + mh} x '
+            f'{near_w + mw})')
+
+
+def to_tiles(image: torch.Tensor, scale_h: int, scale_w: int) -> torch.Tensor:
+    """(1, C, H, W) or (C, H, W) -> (scale_H * scale_W, C, H / scale_H, W / scale_W); tile i at row i // scale_W,
+    column i % scale_W."""
+    if image.dim() == 3:
+        image = image.unsqueeze(0)
+    if image.dim() != 4 or image.shape[0] != 1:
+        raise ValueError(f'to_tiles takes one image of shape (1, C, H, W), got {tuple(image.shape)}')
+    _, c, height, width = image.shape
+    check_divisible(height, width, scale_h, scale_w)
+    h, w = height // scale_h, width // scale_w
+    tiles = image.reshape(c, scale_h, h, scale_w, w).permute(1, 3, 0, 2, 4)
+    return tiles.reshape(scale_h * scale_w, c, h, w)
+
+
+def from_tiles(tiles: torch.Tensor, scale_h: int, scale_w: int) -> torch.Tensor:
+    """(scale_H * scale_W, C, h, w) -> (1, C, h * scale_H, w * scale_W), the inverse of :func:`to_tiles`."""
+    n, c, h, w = tiles.shape
+    if n != scale_h * scale_w:
+        raise ValueError(f'a {scale_h} x {scale_w} grid needs {scale_h * scale_w} tiles, got {n}')
+    image = tiles.reshape(scale_h, scale_w, c, h, w).permute(2, 0, 3, 1, 4)
+    return image.reshape(1, c, scale_h * h, scale_w * w)

@@ -1,0 +1,340 @@
+"""Parse and validate InvMIHNet option files.
+
+Every key is checked against the schema below: an unknown key, a missing required key or a value of the wrong
+type is an :class:`OptionError` naming the dotted key (``train.lr_G``) and the file. Paths are expanded (``~``)
+and resolved against the repository root, or against the option file's folder when they exist only there.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class OptionError(ValueError):
+    """A malformed option file: the message names the file and the dotted key at fault."""
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return 'required'
+
+
+REQUIRED = _Required()
+NUMBER = (int, float)
+OPT_STR = (str, type(None))
+OPT_INT = (int, type(None))
+OPT_PATH = ('path', type(None))
+
+DATASET_SCHEMA: dict[str, Any] = {
+    'name': (str, REQUIRED),
+    'mode': (str, 'Steg'),
+    'dataroot_GT': OPT_PATH + (REQUIRED,),
+    'dataroot_LQ': OPT_PATH + (None,),
+    'use_shuffle': (bool, True),
+    'n_workers': (int, 0),
+    'batch_size': (OPT_INT, None),
+    'GT_size': (OPT_INT, None),
+    'use_flip': (bool, False),
+    'use_rot': (bool, False),
+    'color': (OPT_STR, 'RGB'),
+    'on_corrupt': (str, 'error'),
+    'center_crop': ((int, list, type(None)), None),
+    'max_batches': (OPT_INT, None),
+}
+
+SCHEMA: dict[str, Any] = {
+    'name': (str, REQUIRED),
+    'model': (str, 'InvMIHNet'),
+    'use_tb_logger': (bool, False),
+    'scale_H': (int, REQUIRED),
+    'scale_W': (int, REQUIRED),
+    'gpu_ids': ((list, type(None)), None),
+    'network_G': {
+        'which_model_G': {
+            'subnet_type': (str, 'DBNet'),
+            'use_ConvDownsampling': (bool, False),
+        },
+        'in_nc': (int, 3),
+        'out_nc': (int, 3),
+        'block_num': (list, REQUIRED),
+        'init': (str, 'xavier'),
+    },
+    'network_H': {
+        'block_num': (int, 16),
+    },
+    'path': {
+        'root': OPT_PATH + (None,),
+        'pretrain_model_G': OPT_PATH + (None,),
+        'pretrain_model_H': OPT_PATH + (None,),
+        'strict_load': (bool, True),
+        'resume_state': OPT_PATH + (None,),
+    },
+    'train': {
+        'lr_G': (float, 2e-4),
+        'lr_H': (float, 2e-4),
+        'beta1': (float, 0.9),
+        'beta2': (float, 0.999),
+        'beta1_H': (float, 0.5),
+        'beta2_H': (float, 0.999),
+        'eps_H': (float, 1e-6),
+        'weight_decay_G': (float, 1e-5),
+        'weight_decay_H': (float, 1e-5),
+        'niter': (int, REQUIRED),
+        'warmup_iter': (int, -1),
+        'lr_scheme': (str, 'MultiStepLR'),
+        'lr_steps': (list, []),
+        'lr_gamma': (float, 0.5),
+        'restarts': ((list, type(None)), None),
+        'restart_weights': ((list, type(None)), None),
+        'clear_state': (bool, False),
+        'T_period': ((list, type(None)), None),
+        'eta_min': (float, 1e-7),
+        'pixel_criterion_forw': (str, 'l2'),
+        'pixel_criterion_back': (str, 'l1'),
+        'manual_seed': (OPT_INT, 10),
+        'val_freq': (int, 1000),
+        'lambda_fit_forw': (float, 4.0),
+        'lambda_rec_back': (float, 1.0),
+        'lambda_ce_forw': (float, 1.0),
+        'lamda_reconstruction': (float, 5.0),
+        'lamda_guide': (float, 1.0),
+        'lamda_low_frequency': (float, 1.0),
+        'gradient_clipping': ((float, type(None)), 10.0),
+        'gaussian_scale': (float, 1.0),
+        'two_pass_backward': (bool, False),
+    },
+    'test': {
+        'reveal_from': (str, 'png'),
+        'seed': (OPT_INT, 0),
+        'gaussian_scale': (float, 1.0),
+        'center_crop': ((int, list, type(None)), None),
+        'save_images': (bool, True),
+    },
+    'logger': {
+        'print_freq': (int, 100),
+        'save_checkpoint_freq': (int, 5000),
+        'tb_image_freq': (int, 0),
+    },
+}
+
+# Keys the published option files carry that this implementation does not use: accepted with a warning so
+# that a published file still parses, never silently.
+IGNORED_PUBLISHED_KEYS = {'distortion', 'suffix', 'crop_border', 'train.weight_step'}
+
+CHOICES = {
+    'model': ('InvMIHNet',),
+    'network_G.which_model_G.subnet_type': ('DBNet',),
+    'network_G.init': ('xavier',),
+    'train.lr_scheme': ('MultiStepLR', 'CosineAnnealingLR_Restart'),
+    'train.pixel_criterion_forw': ('l2',),
+    'train.pixel_criterion_back': ('l1',),
+    'test.reveal_from': ('png', 'float'),
+    'datasets.*.mode': ('Steg', 'LQGT'),
+    'datasets.*.on_corrupt': ('error', 'skip'),
+    'datasets.*.color': ('RGB', None),
+}
+
+
+def _flatten_types(types: tuple) -> tuple:
+    flat: list = []
+    for t in types:
+        flat.extend(t if isinstance(t, tuple) else (t,))
+    return tuple(flat)
+
+
+def _type_name(types: tuple) -> str:
+    names = []
+    for t in types:
+        names.append('path' if t == 'path' else 'null' if t is type(None) else t.__name__)
+    return ' or '.join(names)
+
+
+def _check_value(value: Any, types: tuple, key: str, source: str) -> Any:
+    """Check (and gently coerce) one value: ints are valid floats, '2e-4' strings are parsed as floats."""
+    if float in types and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if 'path' in types and isinstance(value, str):
+        return value
+    ok = any(t != 'path' and isinstance(value, t) and not (t is int and isinstance(value, bool))
+             for t in types)
+    if not ok:
+        raise OptionError(f'{source}: {key} must be {_type_name(types)}, got {value!r}')
+    return value
+
+
+def _validate(section: dict, schema: dict, prefix: str, source: str) -> dict:
+    if not isinstance(section, dict):
+        raise OptionError(f'{source}: {prefix.rstrip(".") or "the file"} must be a mapping, got {section!r}')
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        dotted = prefix + str(key)
+        if dotted in IGNORED_PUBLISHED_KEYS:
+            warnings.warn(f'{source}: {dotted} is a published key this implementation does not use; ignored')
+            continue
+        if key not in schema:
+            raise OptionError(f'{source}: unknown key {dotted} (known keys here: {", ".join(schema)})')
+        spec = schema[key]
+        if isinstance(spec, dict):
+            out[key] = _validate(value if value is not None else {}, spec, dotted + '.', source)
+        else:
+            out[key] = _check_value(value, _flatten_types(spec[:-1]), dotted, source)
+    for key, spec in schema.items():
+        if key in out:
+            continue
+        dotted = prefix + key
+        if isinstance(spec, dict):
+            out[key] = _validate({}, spec, dotted + '.', source)
+        elif spec[-1] is REQUIRED:
+            raise OptionError(f'{source}: missing required key {dotted}')
+        else:
+            out[key] = copy.deepcopy(spec[-1])
+    return out
+
+
+def _check_choices(opt: dict, source: str) -> None:
+    for dotted, allowed in CHOICES.items():
+        parts = dotted.split('.')
+        nodes = [('', opt)]
+        for part in parts[:-1]:
+            nxt = []
+            for path, node in nodes:
+                if not isinstance(node, dict):
+                    continue
+                keys = node.keys() if part == '*' else [part] if part in node else []
+                nxt.extend((f'{path}{k}.', node[k]) for k in keys)
+            nodes = nxt
+        for path, node in nodes:
+            if isinstance(node, dict) and parts[-1] in node and node[parts[-1]] not in allowed:
+                raise OptionError(f'{source}: {path}{parts[-1]} must be one of {list(allowed)}, '
+                                  f'got {node[parts[-1]]!r}')
+
+
+def _resolve_path(value: str | None, option_dir: Path) -> str | None:
+    if value is None or value == 'auto':
+        return value
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    from_repo = REPO_ROOT / path
+    from_file = option_dir / path
+    if not from_repo.exists() and from_file.exists():
+        return str(from_file.resolve())
+    return str(from_repo.resolve())
+
+
+def _published_network_scale(raw: dict, source: str) -> None:
+    """The published files repeat scale_H/scale_W under network_G; accept them only when they agree."""
+    net = raw.get('network_G')
+    if not isinstance(net, dict):
+        return
+    for key in ('scale_H', 'scale_W', 'scale'):
+        if key in net:
+            value = net.pop(key)
+            if key != 'scale' and value != raw.get(key):
+                raise OptionError(f'{source}: network_G.{key}={value!r} disagrees with the top-level '
+                                  f'{key}={raw.get(key)!r}; the grid is set once, at the top level')
+            warnings.warn(f'{source}: network_G.{key} repeats the top-level grid size; ignored')
+
+
+def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
+    """Read, validate and complete an option file; returns a plain dict.
+
+    Adds ``is_train``, ``num_images`` (scale_H * scale_W), the experiment / results folders under
+    ``path`` and, for every dataset, ``phase``, ``opt_key``, ``scale_H`` and ``scale_W``.
+    """
+    opt_path = Path(opt_path).expanduser()
+    source = str(opt_path)
+    try:
+        text = opt_path.read_text(encoding='utf-8')
+    except OSError as err:
+        raise OptionError(f'cannot read option file {source}: {err.strerror}') from err
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise OptionError(f'{source} is not valid YAML: {err}') from err
+    if not isinstance(raw, dict):
+        raise OptionError(f'{source}: the option file must be a mapping of keys, got {type(raw).__name__}')
+    datasets_raw = raw.pop('datasets', None)
+    _published_network_scale(raw, source)
+    schema = SCHEMA if is_train or 'train' in raw else {k: v for k, v in SCHEMA.items() if k != 'train'}
+    opt = _validate(raw, schema, '', source)
+    opt.setdefault('train', None)
+    if datasets_raw is None or not isinstance(datasets_raw, dict) or not datasets_raw:
+        raise OptionError(f'{source}: missing required key datasets (with a train / val / test_1 ... entry)')
+
+    scale_h, scale_w = opt['scale_H'], opt['scale_W']
+    if scale_h < 1 or scale_w < 1 or scale_h * scale_w < 2:
+        raise OptionError(f'{source}: scale_H x scale_W must describe a grid of at least 2 tiles, '
+                          f'got {scale_h} x {scale_w}')
+    opt['num_images'] = scale_h * scale_w
+    option_dir = opt_path.resolve().parent
+
+    opt['datasets'] = {}
+    for phase_key, ds in datasets_raw.items():
+        phase = 'train' if phase_key == 'train' else 'val' if phase_key == 'val' else \
+            'test' if str(phase_key).startswith('test') else None
+        if phase is None:
+            raise OptionError(f'{source}: unknown key datasets.{phase_key} (use train, val or test_<k>)')
+        ds = _validate(ds, DATASET_SCHEMA, f'datasets.{phase_key}.', source)
+        ds.update(phase=phase, opt_key=f'datasets.{phase_key}', scale_H=scale_h, scale_W=scale_w)
+        for key in ('dataroot_GT', 'dataroot_LQ'):
+            ds[key] = _resolve_path(ds[key], option_dir)
+        if ds['batch_size'] is not None and ds['batch_size'] != opt['num_images'] + 1:
+            raise OptionError(f'{source}: datasets.{phase_key}.batch_size must be num_images + 1 = '
+                              f'{opt["num_images"] + 1} (one cover and {opt["num_images"]} secrets), '
+                              f'got {ds["batch_size"]}')
+        ds['batch_size'] = opt['num_images'] + 1
+        if phase == 'train':
+            if ds['GT_size'] is None:
+                raise OptionError(f'{source}: missing required key datasets.{phase_key}.GT_size')
+            mh, mw = 2 * scale_h, 2 * scale_w
+            if ds['GT_size'] % mh or ds['GT_size'] % mw:
+                raise OptionError(f'{source}: datasets.{phase_key}.GT_size={ds["GT_size"]} must be a multiple '
+                                  f'of {mh} and of {mw} (2 x scale_H, 2 x scale_W) so the tiles split evenly')
+        opt['datasets'][phase_key] = ds
+    _check_choices(opt, source)
+
+    if is_train and 'train' not in opt['datasets']:
+        raise OptionError(f'{source}: missing required key datasets.train')
+    if not is_train and not any(ds['phase'] == 'test' for ds in opt['datasets'].values()):
+        raise OptionError(f'{source}: a test option file needs at least one datasets.test_<k> entry')
+
+    blocks = opt['network_G']['block_num']
+    if not blocks or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks):
+        raise OptionError(f'{source}: network_G.block_num must be a non-empty list of block counts, '
+                          f'got {blocks!r}')
+    if opt['gpu_ids'] is not None and not all(isinstance(g, int) for g in opt['gpu_ids']):
+        raise OptionError(f'{source}: gpu_ids must be a list of integers or null, got {opt["gpu_ids"]!r}')
+
+    paths = opt['path']
+    for key in ('root', 'pretrain_model_G', 'pretrain_model_H', 'resume_state'):
+        paths[key] = _resolve_path(paths[key], option_dir)
+    root = Path(paths['root']) if paths['root'] else REPO_ROOT
+    paths['root'] = str(root)
+    if is_train:
+        exp = root / 'experiments' / opt['name']
+        paths.update(experiments_root=str(exp), models=str(exp / 'models'),
+                     training_state=str(exp / 'training_state'), log=str(exp),
+                     val_images=str(exp / 'val_images'), tb_logger=str(root / 'tb_logger' / opt['name']))
+    else:
+        res = root / 'results' / opt['name']
+        paths.update(results_root=str(res), log=str(res))
+    opt['is_train'] = is_train
+    opt['source'] = source
+    return opt
+
+
+def dict_to_yaml(opt: dict) -> str:
+    """The resolved options as YAML text (for copying into the experiment folder)."""
+    return yaml.safe_dump(opt, sort_keys=False, default_flow_style=None)
