@@ -1,0 +1,1 @@
+"""Shared utilities: evaluation metrics and helpers."""

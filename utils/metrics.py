@@ -1,0 +1,282 @@
+"""Image-quality metrics and a per-batch metric table for steganography evaluation.
+
+Conventions (those of HiNet and BasicSR, which the image-hiding literature reports):
+
+* Every metric works on the 0-255 scale. ``psnr`` is ``10 log10(data_range^2 / MSE)`` over all pixels
+  and channels, ``inf`` for identical images.
+* ``ssim`` is Wang et al. (2004): 11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03,
+  population (biased) local covariances, mean of the SSIM map over the "valid" region (5-pixel border
+  excluded), averaged over channels for colour images. It is computed by scikit-image's
+  ``structural_similarity`` with the matching arguments.
+* The ``_y`` variants use the luma of ITU-R BT.601 YCbCr as MATLAB's ``rgb2ycbcr`` computes it
+  (studio range 16..235), kept in float without rounding.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+BT601_Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64) / 255.0
+BT601_Y_OFFSET = 16.0
+
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def _check_same_shape(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"images must have the same shape, got {a.shape} and {b.shape}")
+
+
+def rgb_to_y(img: np.ndarray) -> np.ndarray:
+    """BT.601 luma (MATLAB ``rgb2ycbcr``) of an RGB ``...x3`` image on the 0-255 scale.
+
+    ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for R, G, B in 0..255, so black maps to 16
+    and white to 235. Accepts uint8 or float (0-255) input; returns float64, not rounded.
+    """
+    img = np.asarray(img)
+    if img.ndim < 1 or img.shape[-1] != 3:
+        raise ValueError(f"expected an RGB image with 3 channels last, got shape {img.shape}")
+    return img.astype(np.float64) @ BT601_Y_WEIGHTS + BT601_Y_OFFSET
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB over all pixels and channels; ``inf`` for identical images."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    _check_same_shape(a, b)
+    mse = float(np.mean((a - b) ** 2))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(data_range**2 / mse)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Mean SSIM (Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, population covariance).
+
+    ``a`` and ``b`` are ``HxW`` or ``HxWxC`` arrays; for ``C > 1`` the SSIM of each channel is averaged.
+    Both sides must be at least 11 pixels.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    _check_same_shape(a, b)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a, b = a[..., 0], b[..., 0]
+    if a.ndim not in (2, 3):
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
+    return float(
+        structural_similarity(
+            a,
+            b,
+            data_range=data_range,
+            channel_axis=-1 if a.ndim == 3 else None,
+            gaussian_weights=True,
+            sigma=SSIM_SIGMA,
+            K1=SSIM_K1,
+            K2=SSIM_K2,
+            use_sample_covariance=False,
+        )
+    )
+
+
+def mae(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute error, in the units of the inputs (0-255 for 8-bit images)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    _check_same_shape(a, b)
+    return float(np.mean(np.abs(a - b)))
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    """Root mean squared error, in the units of the inputs (0-255 for 8-bit images)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    _check_same_shape(a, b)
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+def image_pair_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """All metrics between two ``HxWx3`` uint8 RGB images of the same shape.
+
+    Returns ``psnr``, ``ssim`` (RGB), ``psnr_y``, ``ssim_y`` (BT.601 luma), ``mae`` and ``rmse``,
+    all on the 0-255 scale.
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    _check_same_shape(x, y)
+    if x.ndim != 3 or x.shape[2] != 3:
+        raise ValueError(f"expected HxWx3 RGB images, got shape {x.shape}")
+    if x.dtype != np.uint8 or y.dtype != np.uint8:
+        raise TypeError(f"expected uint8 images, got {x.dtype} and {y.dtype}")
+    x_y, y_y = rgb_to_y(x), rgb_to_y(y)
+    return {
+        "psnr": psnr(x, y),
+        "ssim": ssim(x, y),
+        "psnr_y": psnr(x_y, y_y),
+        "ssim_y": ssim(x_y, y_y),
+        "mae": mae(x, y),
+        "rmse": rmse(x, y),
+    }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+        raise
+
+
+class MetricTable:
+    """Per-batch metric rows with their means, saved as ``metrics.csv`` and ``metrics.json``.
+
+    Each row is one batch: an index (``index_name`` column, the batch number by default) and a mapping
+    of metric name to value. Metric names are generic; columns appear in first-seen order and a row
+    may lack some of them (an empty CSV cell, left out of that column's mean).
+
+    Means ignore non-finite values: the mean of a column is the mean of its finite values, and the
+    number of infinite values (e.g. a PSNR of identical images) is counted separately, so that one
+    lossless batch does not turn the mean PSNR into ``inf``. A column without any finite value has
+    mean ``nan`` (``null`` in JSON). NaN values are left out of the mean and counted as well.
+
+    ``metrics.json`` holds one flat object: the mean of every metric under its own name, then
+    ``num_rows``, ``num_inf`` and ``num_nan`` (per-metric counts, only metrics with a non-zero
+    count). These three names cannot be metric names.
+    """
+
+    RESERVED_KEYS = ("num_rows", "num_inf", "num_nan")
+
+    def __init__(self, index_name: str = "batch") -> None:
+        self.index_name = index_name
+        self._keys: list[str] = []
+        self._rows: list[tuple[object, dict[str, float]]] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def keys(self) -> list[str]:
+        """Metric names in first-seen order."""
+        return list(self._keys)
+
+    @property
+    def rows(self) -> list[dict[str, object]]:
+        """Copies of the rows, each with the index under ``index_name``."""
+        return [{self.index_name: index, **values} for index, values in self._rows]
+
+    def add(self, values: Mapping[str, float], index: object = None) -> None:
+        """Append one row; ``index`` defaults to the number of rows already added."""
+        row: dict[str, float] = {}
+        for key, value in values.items():
+            if key in self.RESERVED_KEYS or key == self.index_name:
+                raise ValueError(f"metric name {key!r} is reserved")
+            row[key] = float(value)
+            if key not in self._keys:
+                self._keys.append(key)
+        self._rows.append((len(self._rows) if index is None else index, row))
+
+    def _column(self, key: str) -> list[float]:
+        return [values[key] for _, values in self._rows if key in values]
+
+    def means(self) -> dict[str, float]:
+        """Mean of the finite values of every metric (``nan`` where there are none)."""
+        result = {}
+        for key in self._keys:
+            finite = [v for v in self._column(key) if math.isfinite(v)]
+            result[key] = math.fsum(finite) / len(finite) if finite else math.nan
+        return result
+
+    def inf_counts(self) -> dict[str, int]:
+        """Number of infinite values of every metric."""
+        return {key: sum(math.isinf(v) for v in self._column(key)) for key in self._keys}
+
+    def nan_counts(self) -> dict[str, int]:
+        """Number of NaN values of every metric."""
+        return {key: sum(math.isnan(v) for v in self._column(key)) for key in self._keys}
+
+    def summary(self) -> dict[str, object]:
+        """The content of ``metrics.json`` (see the class docstring); NaN means become ``None``."""
+        out: dict[str, object] = {
+            key: (value if math.isfinite(value) else None) for key, value in self.means().items()
+        }
+        out["num_rows"] = len(self._rows)
+        out["num_inf"] = {key: n for key, n in self.inf_counts().items() if n}
+        out["num_nan"] = {key: n for key, n in self.nan_counts().items() if n}
+        return out
+
+    def to_csv(self) -> str:
+        """One CSV line per row, index first; values written at full precision (``inf`` as text)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([self.index_name, *self._keys])
+        for index, values in self._rows:
+            writer.writerow([index, *(repr(values[k]) if k in values else "" for k in self._keys)])
+        return buffer.getvalue()
+
+    def write_csv(self, path: str | os.PathLike) -> Path:
+        """Write the rows to ``path`` atomically and return it."""
+        path = Path(path)
+        _atomic_write_text(path, self.to_csv())
+        return path
+
+    def write_json(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`summary` to ``path`` atomically (strict JSON) and return it."""
+        path = Path(path)
+        _atomic_write_text(path, json.dumps(self.summary(), indent=2, allow_nan=False) + "\n")
+        return path
+
+    def save(self, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+        """Write ``metrics.csv`` and ``metrics.json`` into ``out_dir``; return both paths."""
+        out_dir = Path(out_dir)
+        return self.write_csv(out_dir / "metrics.csv"), self.write_json(out_dir / "metrics.json")
+
+    def format_table(self, keys: Iterable[str] | None = None, precision: int = 4) -> str:
+        """A fixed-width text table: one line per row, then the mean line (and an inf-count line if any)."""
+        keys = list(self._keys if keys is None else keys)
+        header = [self.index_name, *keys]
+        lines = [[str(index), *(_format_value(values.get(k), precision) for k in keys)]
+                 for index, values in self._rows]
+        means = self.means()
+        lines.append(["mean", *(_format_value(means.get(k), precision) for k in keys)])
+        infs = self.inf_counts()
+        if any(infs.get(k, 0) for k in keys):
+            lines.append(["#inf", *(str(infs.get(k, 0)) for k in keys)])
+        widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+
+        def join(cells: list[str]) -> str:
+            first = cells[0].ljust(widths[0])
+            return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
+
+        rule = "-" * len(join(header))
+        body = [join(cells) for cells in lines[: len(self._rows)]]
+        footer = [join(cells) for cells in lines[len(self._rows):]]
+        return "\n".join([join(header), rule, *body, rule, *footer])
+
+
+def _format_value(value: float | None, precision: int) -> str:
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{precision}f}"
