@@ -1,0 +1,216 @@
+"""The InvMIHNet model object: owns both networks, their optimizers, schedulers and losses (BasicSR style).
+
+``train.py`` owns the loop and calls :meth:`optimize_parameters`; ``test.py``, ``hide.py`` and ``reveal.py`` use
+:meth:`hide` and :meth:`reveal`.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+
+from models.checkpoint import (CheckpointError, atomic_save, load_state, read_iih_state, read_iir_state,
+                               save_iih, save_iir)
+from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
+from models.losses import InvMIHNetLoss
+from models.lr_scheduler import build_scheduler
+
+logger = logging.getLogger('invmihnet')
+
+
+class NonFiniteLossError(RuntimeError):
+    """A training loss became NaN or infinite."""
+
+
+def describe_config(opt: dict) -> str:
+    """A one-line description of the network configuration, used in error messages."""
+    net_g = opt['network_G']
+    conv = ', ConvDownsampling' if net_g['which_model_G']['use_ConvDownsampling'] else ''
+    return (f'InvMIHNet N={opt["num_images"]} ({opt["scale_H"]} x {opt["scale_W"]}): IIR block_num='
+            f'{net_g["block_num"]}{conv}, IIH block_num={opt["network_H"]["block_num"]}')
+
+
+def build_network(opt: dict) -> InvMIHNet:
+    """The bare IIR + IIH module described by the options."""
+    net_g = opt['network_G']
+    return InvMIHNet(opt['scale_H'], opt['scale_W'], net_g['block_num'],
+                     use_conv_downsampling=net_g['which_model_G']['use_ConvDownsampling'],
+                     iih_block_num=opt['network_H']['block_num'], in_nc=net_g['in_nc'], out_nc=net_g['out_nc'])
+
+
+def rng_states() -> dict[str, Any]:
+    """Every random state that drives training: Python, NumPy, Torch CPU and all CUDA devices (as types that
+    ``torch.load(weights_only=True)`` accepts)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {'python': random.getstate(), 'torch': torch.get_rng_state(),
+              'numpy': (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+    if torch.cuda.is_available():
+        states['cuda'] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what :func:`rng_states` captured."""
+    random.setstate(states['python'])
+    name, keys, pos, has_gauss, cached = states['numpy']
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states['torch'])
+    if 'cuda' in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states['cuda'])
+
+
+class InvMIHNetModel:
+    """Both networks on ``device``, plus optimizers, schedulers and losses when ``opt['is_train']``."""
+
+    def __init__(self, opt: dict, device: torch.device, dist: bool = False) -> None:
+        self.opt = opt
+        self.device = device
+        self.dist = dist
+        self.config = describe_config(opt)
+        self.net = build_network(opt).to(device)
+        self.load_pretrained()
+        self.is_train = opt['is_train']
+        if not self.is_train:
+            self.net.eval()
+            return
+        train_opt = opt['train']
+        self.train_opt = train_opt
+        self.net.train()
+        self.net_train: nn.Module = self.net
+        if dist:
+            ids = [device.index] if device.type == 'cuda' else None
+            self.net_train = DistributedDataParallel(self.net, device_ids=ids)
+        self.loss = InvMIHNetLoss.from_options(train_opt)
+        params_g = [p for p in self.net.iir.parameters() if p.requires_grad]
+        params_h = [p for p in self.net.iih.parameters() if p.requires_grad]
+        self.optimizer_G = torch.optim.Adam(params_g, lr=train_opt['lr_G'], weight_decay=train_opt['weight_decay_G'],
+                                            betas=(train_opt['beta1'], train_opt['beta2']))
+        self.optimizer_H = torch.optim.Adam(params_h, lr=train_opt['lr_H'], weight_decay=train_opt['weight_decay_H'],
+                                            betas=(train_opt['beta1_H'], train_opt['beta2_H']),
+                                            eps=train_opt['eps_H'])
+        self.optimizers = [self.optimizer_G, self.optimizer_H]
+        self.schedulers = [build_scheduler(opt_, train_opt) for opt_ in self.optimizers]
+
+    # ---------------------------------------------------------------- loading and saving
+    def load_pretrained(self) -> None:
+        """Load ``path.pretrain_model_G`` (IIR) and ``path.pretrain_model_H`` (IIH) when set."""
+        paths = self.opt['path']
+        strict = paths['strict_load']
+        if paths['pretrain_model_G']:
+            logger.info('Loading IIR from %s', paths['pretrain_model_G'])
+            load_state(self.net.iir, read_iir_state(paths['pretrain_model_G']), paths['pretrain_model_G'],
+                       self.config + ' (IIR)', strict)
+        if paths['pretrain_model_H']:
+            logger.info('Loading IIH from %s', paths['pretrain_model_H'])
+            load_state(self.net.iih, read_iih_state(paths['pretrain_model_H']), paths['pretrain_model_H'],
+                       self.config + ' (IIH)', strict)
+
+    def save(self, iter_label: int | str) -> tuple[Path, Path]:
+        """Write ``IIR_<iter>.pth`` and ``IIH_<iter>.pth`` (released formats) into ``path.models``."""
+        models = Path(self.opt['path']['models'])
+        iir_path, iih_path = models / f'IIR_{iter_label}.pth', models / f'IIH_{iter_label}.pth'
+        save_iir(self.net.iir, iir_path)
+        save_iih(self.net.iih, iih_path)
+        return iir_path, iih_path
+
+    def save_training_state(self, epoch: int, current_step: int) -> Path:
+        """Write ``training_state/<iter>.state``: optimizers, schedulers, iteration, epoch and RNG states."""
+        state = {'epoch': epoch, 'iter': current_step, 'config': self.config,
+                 'optimizers': [o.state_dict() for o in self.optimizers],
+                 'schedulers': [s.state_dict() for s in self.schedulers],
+                 'rng': rng_states()}
+        path = Path(self.opt['path']['training_state']) / f'{current_step}.state'
+        atomic_save(state, path)
+        return path
+
+    def resume_training(self, state: dict[str, Any]) -> None:
+        """Restore optimizers and schedulers from a training state (RNG states are restored by the caller)."""
+        if state.get('config') not in (None, self.config):
+            raise CheckpointError(f'training state was written by {state["config"]}, not {self.config}')
+        if len(state['optimizers']) != len(self.optimizers):
+            raise CheckpointError(f'training state holds {len(state["optimizers"])} optimizers, expected '
+                                  f'{len(self.optimizers)} (IIR and IIH)')
+        for optimizer, saved in zip(self.optimizers, state['optimizers']):
+            optimizer.load_state_dict(saved)
+        for scheduler, saved in zip(self.schedulers, state['schedulers']):
+            scheduler.load_state_dict(saved)
+
+    # ---------------------------------------------------------------- training
+    def update_learning_rate(self, current_step: int, warmup_iter: int = -1) -> None:
+        """Step the schedulers; during warm-up the rate rises linearly to its initial value."""
+        for scheduler in self.schedulers:
+            scheduler.step()
+        if current_step < warmup_iter:
+            for optimizer in self.optimizers:
+                for group in optimizer.param_groups:
+                    group['lr'] = group['initial_lr'] / warmup_iter * current_step
+
+    def learning_rates(self) -> dict[str, float]:
+        """Current learning rate of each network."""
+        return {'lr_G': self.optimizer_G.param_groups[0]['lr'], 'lr_H': self.optimizer_H.param_groups[0]['lr']}
+
+    def compute_losses(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The training forward and losses on one batch of N + 1 images (image 0 the cover)."""
+        out = self.net_train(gt.to(self.device), gaussian_scale=self.train_opt['gaussian_scale'])
+        return self.loss(out, lq[1:].to(self.device))
+
+    def backward(self, losses: dict[str, torch.Tensor]) -> None:
+        """One backward pass of the summed loss, or the published two (hiding, then rescaling)."""
+        if self.train_opt['two_pass_backward']:
+            losses['hiding_total'].backward(retain_graph=True)
+            (losses['forw_fit'] + losses['forw_ce'] + losses['back_rec']).backward()
+        else:
+            losses['total'].backward()
+
+    def optimize_parameters(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, float]:
+        """One training step: losses, backward, per-network gradient clipping, both optimizers step.
+
+        Raises :class:`NonFiniteLossError` (before any weight changes) when a loss is NaN or infinite.
+        """
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        losses = self.compute_losses(gt, lq)
+        values = {k: v.item() for k, v in losses.items()}
+        bad = [k for k, v in values.items() if not np.isfinite(v) and k != 'total']
+        if bad or not np.isfinite(values['total']):
+            raise NonFiniteLossError(f'non-finite loss term(s) {bad or ["total"]}: '
+                                     + ', '.join(f'{k}={values[k]}' for k in (bad or ['total'])))
+        self.backward(losses)
+        clip = self.train_opt['gradient_clipping']
+        if clip:
+            nn.utils.clip_grad_norm_(self.net.iir.parameters(), clip)
+            nn.utils.clip_grad_norm_(self.net.iih.parameters(), clip)
+        for optimizer in self.optimizers:
+            optimizer.step()
+        return values
+
+    # ---------------------------------------------------------------- inference
+    @torch.no_grad()
+    def hide(self, cover: torch.Tensor, secrets: torch.Tensor) -> HideOutput:
+        """Hide N secrets (N, 3, H, W) in a cover (1, 3, H, W); see :meth:`InvMIHNet.hide`."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            return self.net.hide(cover.to(self.device), secrets.to(self.device))
+        finally:
+            self.net.train(was_training)
+
+    @torch.no_grad()
+    def reveal(self, stego: torch.Tensor, z_hiding: torch.Tensor | None = None,
+               z_rescaling: torch.Tensor | None = None, from_float: bool = False,
+               gaussian_scale: float = 1.0, generator: torch.Generator | None = None) -> RevealOutput:
+        """Recover the secrets from a stego image; see :meth:`InvMIHNet.reveal`."""
+        was_training = self.net.training
+        self.net.eval()
+        to = (lambda t: None if t is None else t.to(self.device))
+        try:
+            return self.net.reveal(stego.to(self.device), to(z_hiding), to(z_rescaling), from_float,
+                                   gaussian_scale, generator)
+        finally:
+            self.net.train(was_training)
