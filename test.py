@@ -1,0 +1,99 @@
+"""Evaluate InvMIHNet: ``python test.py -opt options/test/test_InvMIHNet_<N>images.yml``.
+
+For every test dataset: batches of N + 1 images in sorted order (image 0 the cover), hide, save the 8-bit stego,
+reveal, save ``cover/ steg/ secret/ secret_recover/`` under ``results/<name>/<dataset>/`` with the metrics
+(printed table, ``metrics.csv`` per batch, ``metrics.json`` means).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from data import create_dataloader, create_dataset
+from data.image_io import save_image
+from models import create_model
+from models.checkpoint import CheckpointError
+from options import OptionError, dict_to_yaml, parse
+from utils.device import select_device
+from utils.evaluation import evaluate_batch
+from utils.logger import setup_logger
+from utils.metrics import MetricTable
+
+LOG = 'invmihnet'
+TABLE_KEYS = ('stego_psnr', 'stego_ssim', 'stego_psnr_y', 'secret_psnr', 'secret_ssim', 'secret_psnr_y',
+              'stego_mae', 'stego_rmse', 'secret_mae', 'secret_rmse')
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate InvMIHNet on the test datasets of an option file.')
+    parser.add_argument('-opt', '--opt', required=True, help='path to a test option YAML file')
+    return parser.parse_args(argv)
+
+
+def _stem(path: str) -> str:
+    return Path(path).stem
+
+
+def test_dataset(model, opt: dict, ds_opt: dict, log: logging.Logger) -> dict[str, float]:
+    """Evaluate one dataset; returns the mean metrics (also written to metrics.json)."""
+    test_opt = opt['test']
+    if ds_opt['center_crop'] is None:
+        ds_opt = {**ds_opt, 'center_crop': test_opt['center_crop']}
+    dataset = create_dataset(ds_opt)
+    loader = create_dataloader(dataset, ds_opt, opt['num_images'])
+    out_dir = Path(opt['path']['results_root']) / ds_opt['name']
+    generator = torch.Generator().manual_seed(test_opt['seed'] if test_opt['seed'] is not None else 0)
+    table = MetricTable()
+    log.info('Testing %s: %d images, %d image sets of %d, revealing from the %s stego', ds_opt['name'],
+             len(dataset), len(loader), opt['num_images'] + 1, test_opt['reveal_from'])
+    limit = ds_opt['max_batches']
+    for index, batch in enumerate(tqdm(loader, desc=ds_opt['name'], total=len(loader) if limit is None
+                                       else min(limit, len(loader)))):
+        if limit is not None and index >= limit:
+            break
+        result = evaluate_batch(model, batch['GT'], test_opt['reveal_from'], test_opt['gaussian_scale'],
+                                generator)
+        table.add(result.metrics, index)
+        if test_opt['save_images']:
+            names = [_stem(p) for p in batch['GT_path']]
+            prefix = f'b{index:04d}_'
+            save_image(result.cover, out_dir / 'cover' / f'{prefix}{names[0]}.png')
+            save_image(result.stego, out_dir / 'steg' / f'{prefix}{names[0]}.png')
+            for i, (name, secret, recovered) in enumerate(zip(names[1:], result.secrets, result.recovered), 1):
+                save_image(secret, out_dir / 'secret' / f'{prefix}{i:02d}_{name}.png')
+                save_image(recovered, out_dir / 'secret_recover' / f'{prefix}{i:02d}_{name}.png')
+    table.save(out_dir)
+    log.info('%s (%d image sets):\n%s', ds_opt['name'], len(table), table.format_table(TABLE_KEYS))
+    log.info('Results and metrics.csv / metrics.json in %s', out_dir)
+    return table.means()
+
+
+def run(opt: dict) -> dict[str, dict[str, float]]:
+    """Evaluate every ``datasets.test_*`` entry; returns the mean metrics per dataset name."""
+    results_root = Path(opt['path']['results_root'])
+    results_root.mkdir(parents=True, exist_ok=True)
+    log = setup_logger(LOG, results_root / f'test_{opt["name"]}.log')
+    (results_root / 'options.yml').write_text(dict_to_yaml(opt), encoding='utf-8')
+    device = select_device(opt['gpu_ids'])
+    model = create_model(opt, device)
+    log.info('%s on %s', model.config, device)
+    if not opt['path']['pretrain_model_G'] or not opt['path']['pretrain_model_H']:
+        log.warning('path.pretrain_model_G / pretrain_model_H not set: testing untrained networks')
+    return {ds['name']: test_dataset(model, opt, ds, log)
+            for ds in opt['datasets'].values() if ds['phase'] == 'test'}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        run(parse(args.opt, is_train=False))
+    except (OptionError, CheckpointError, ValueError) as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+if __name__ == '__main__':
+    main()
