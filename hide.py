@@ -171,6 +171,13 @@ def format_summary(result: dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The checkpoint and device options shared by hide.py and reveal.py."""
+    parser.add_argument('--iir', help='IIR checkpoint (default: path.pretrain_model_G of the option file)')
+    parser.add_argument('--iih', help='IIH checkpoint (default: path.pretrain_model_H of the option file)')
+    parser.add_argument('--cpu', action='store_true', help='run on the CPU even when CUDA is available')
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of hide.py."""
     parser = argparse.ArgumentParser(description='Hide N secret images in a cover image with InvMIHNet.')
@@ -178,9 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--cover', required=True, help='cover image (any size, any format OpenCV reads)')
     parser.add_argument('--secrets', required=True, nargs='+', help='exactly N secret images (any sizes)')
     parser.add_argument('--out', required=True, help='stego PNG to write')
-    parser.add_argument('--iir', help='IIR checkpoint (default: path.pretrain_model_G of the option file)')
-    parser.add_argument('--iih', help='IIH checkpoint (default: path.pretrain_model_H of the option file)')
-    parser.add_argument('--cpu', action='store_true', help='run on the CPU even when CUDA is available')
+    add_model_arguments(parser)
     parser.add_argument('--mode', choices=COVER_MODES, default='crop',
                         help='fit the cover to the grid by a centred crop (default) or by reflect padding')
     return parser

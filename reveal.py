@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from data.image_io import save_image
-from hide import cli_warnings, image_to_tensor, load_model, load_options, noise_generator, tensor_to_image
+from hide import add_model_arguments, cli_warnings, image_to_tensor, load_model, load_options, noise_generator, tensor_to_image
 from models.invmihnet_model import InvMIHNetModel
 from utils.stego_png import (StegoFile, check_compatible, check_stego_size, config_fingerprint, output_names,
                              read_stego_png, resize_image)
@@ -91,10 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--opt', required=True, help='the test option file the stego was hidden with')
     parser.add_argument('--stego', required=True, help='stego PNG written by hide.py')
     parser.add_argument('--out-dir', required=True, help='folder for the revealed secrets (created)')
-    parser.add_argument('--iir', help='IIR checkpoint (default: path.pretrain_model_G of the option file)')
-    parser.add_argument('--iih', help='IIH checkpoint (default: path.pretrain_model_H of the option file)')
+    add_model_arguments(parser)
     parser.add_argument('--seed', type=int, help='seed of the reveal noise (default: test.seed of the option file)')
-    parser.add_argument('--cpu', action='store_true', help='run on the CPU even when CUDA is available')
     parser.add_argument('--from-float-compare', action='store_true',
                         help='also print the PSNR difference between revealing from the 8-bit PNG and from the '
                              'float stego, as hide.py measured and recorded it')

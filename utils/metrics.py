@@ -19,12 +19,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 from skimage.metrics import structural_similarity
+
+from utils.atomic_io import atomic_write_text
 
 BT601_Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64) / 255.0
 BT601_Y_OFFSET = 16.0
@@ -130,22 +131,6 @@ def image_pair_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
-
-
 class MetricTable:
     """Per-batch metric rows with their means, saved as ``metrics.csv`` and ``metrics.json``.
 
@@ -235,13 +220,13 @@ class MetricTable:
     def write_csv(self, path: str | os.PathLike) -> Path:
         """Write the rows to ``path`` atomically and return it."""
         path = Path(path)
-        _atomic_write_text(path, self.to_csv())
+        atomic_write_text(path, self.to_csv())
         return path
 
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write :meth:`summary` to ``path`` atomically (strict JSON) and return it."""
         path = Path(path)
-        _atomic_write_text(path, json.dumps(self.summary(), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(path, json.dumps(self.summary(), indent=2, allow_nan=False) + "\n")
         return path
 
     def save(self, out_dir: str | os.PathLike) -> tuple[Path, Path]:

@@ -30,7 +30,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import torch
 from PIL import Image, PngImagePlugin
 
 from data.image_io import decode_image_bytes, to_uint8
+from utils.atomic_io import atomic_write_bytes
 
 FORMAT_TAG = 'InvMIHNet-stego'
 FORMAT_VERSION = 1
@@ -271,19 +271,7 @@ def write_stego_png(image: np.ndarray | torch.Tensor, path: str | os.PathLike, m
         info.add_text(key, value)
     buffer = io.BytesIO()
     Image.fromarray(pixels, mode='RGB').save(buffer, format='PNG', pnginfo=info)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_bytes(target, buffer.getvalue())
 
 
 # ------------------------------------------------------------------------------------------ reading
