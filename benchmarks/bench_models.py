@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument('--opt', default='options/test/test_InvMIHNet_4images.yml')
     parser.add_argument('--size', type=int, nargs='+', default=[512], help='H [W] of the cover and secrets')
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1, help='untimed runs first (0 for very large sets)')
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: from gpu_ids)')
     args = parser.parse_args()
     opt = copy.deepcopy(parse(args.opt, is_train=False))
@@ -48,7 +49,7 @@ def main() -> None:
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     rows = {'hide': [], 'reveal (8-bit stego)': []}
-    for _ in range(args.repeats + 1):
+    for _ in range(args.warmup + args.repeats):
         _sync(device)
         start = time.perf_counter()
         hidden = model.hide(images[:1], images[1:])
@@ -63,12 +64,13 @@ def main() -> None:
                  f'(+{(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024:.0f} MiB while running)')
     print(f'# {model.config}; {h} x {w} images; device {device} '
           f'({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); '
-          f'median of {args.repeats} after 1 warm-up')
+          f'median of {args.repeats} after {args.warmup} warm-up')
     print('| step | seconds per image set |')
     print('|---|---|')
     total = 0.0
     for name, times in rows.items():
-        med = sorted(times[1:])[len(times[1:]) // 2]
+        timed = sorted(times[args.warmup:])
+        med = timed[len(timed) // 2]
         total += med
         print(f'| {name} | {med:.3f} |')
     print(f'| hide + reveal | {total:.3f} |')
