@@ -145,7 +145,7 @@ def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None 
     val_loader = None
     if 'val' in opt['datasets'] and rank == 0:
         val_set = create_dataset(opt['datasets']['val'])
-        val_loader = create_dataloader(val_set, opt['datasets']['val'], opt['num_images'])
+        val_loader = create_dataloader(val_set, opt['datasets']['val'], opt['num_images'], seed=seed)
     log.info('Training images: %d, %d image sets per epoch per rank', len(train_set), batches_per_epoch)
 
     state = None

@@ -188,3 +188,17 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'Weights identical on all 2 ranks' in result.stderr
     assert (tmp_path / 'experiments' / 'tiny' / 'models' / 'IIR_3.pth').is_file()
+
+
+def test_validation_logging_and_tensorboard(tmp_path):
+    path = tiny_train_options(tmp_path, niter=2, save_freq=2, val_freq=2)
+    path.write_text(path.read_text().replace('use_tb_logger: false', 'use_tb_logger: true'))
+    opt = parse(path, is_train=True)
+    train.train(opt)
+    exp = Path(opt['path']['experiments_root'])
+    sample = exp / 'val_images' / '2'
+    assert {'cover.png', 'stego.png', 'secret_01.png', 'secret_recover_04.png'} <= {p.name for p in sample.iterdir()}
+    log = (exp / 'train_tiny.log').read_text()
+    assert 'validation: stego PSNR' in log and 'secret PSNR' in log
+    assert list((exp / 'tb_logger').glob('events.out.tfevents.*'))
+    assert list(exp.glob('options_*.yml'))
