@@ -150,7 +150,12 @@ def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None 
 
     state = None
     if resume_path is not None:
-        state = torch.load(resume_path, map_location='cpu', weights_only=True)
+        try:
+            state = torch.load(resume_path, map_location='cpu', weights_only=True)
+        except Exception as err:  # a damaged or foreign file: torch raises many types
+            raise CheckpointError(f'cannot read training state {resume_path}: {err}') from err
+        if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers', 'rng'} <= set(state):
+            raise CheckpointError(f'{resume_path} is not a training state written by this train.py')
         models_dir = Path(paths['models'])
         opt['path'].update(pretrain_model_G=str(models_dir / f'IIR_{state["iter"]}.pth'),
                            pretrain_model_H=str(models_dir / f'IIH_{state["iter"]}.pth'), strict_load=True)
@@ -168,7 +173,7 @@ def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None 
     tb_writer = None
     if opt['use_tb_logger'] and rank == 0:
         from torch.utils.tensorboard import SummaryWriter
-        tb_writer = SummaryWriter(log_dir=str(Path(paths['experiments_root']) / 'tb_logger'))
+        tb_writer = SummaryWriter(log_dir=paths['tb_logger'])
 
     total_iters = train_opt['niter']
     logger_opt = opt['logger']

@@ -326,7 +326,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         exp = root / 'experiments' / opt['name']
         paths.update(experiments_root=str(exp), models=str(exp / 'models'),
                      training_state=str(exp / 'training_state'), log=str(exp),
-                     val_images=str(exp / 'val_images'), tb_logger=str(root / 'tb_logger' / opt['name']))
+                     val_images=str(exp / 'val_images'), tb_logger=str(exp / 'tb_logger'))
     else:
         res = root / 'results' / opt['name']
         paths.update(results_root=str(res), log=str(res))

@@ -202,3 +202,12 @@ def test_validation_logging_and_tensorboard(tmp_path):
     assert 'validation: stego PSNR' in log and 'secret PSNR' in log
     assert list((exp / 'tb_logger').glob('events.out.tfevents.*'))
     assert list(exp.glob('options_*.yml'))
+
+
+def test_damaged_training_state_is_reported(tmp_path):
+    path = tiny_train_options(tmp_path, niter=1, save_freq=1)
+    bad = tmp_path / 'broken.state'
+    bad.write_bytes(b'\x00garbage')
+    path.write_text(path.read_text().replace('resume_state: null', f'resume_state: {bad}'))
+    with pytest.raises(SystemExit, match=r'error: cannot read training state .*broken.state'):
+        train.main(['-opt', str(path)])
