@@ -117,6 +117,23 @@ def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None 
     distributed = world_size > 1
     paths = opt['path']
     resume_path = find_resume_state(opt)
+    train_opt = opt['train']
+    seed = train_opt['manual_seed'] if train_opt['manual_seed'] is not None else random.randint(1, 10000)
+    if distributed:
+        shared = [seed]
+        dist.broadcast_object_list(shared, src=0)
+        seed = shared[0]
+    # Datasets first: a bad dataroot stops the run before any experiment folder is touched.
+    train_ds_opt = opt['datasets']['train']
+    train_set = create_dataset(train_ds_opt)
+    train_loader = create_dataloader(train_set, train_ds_opt, opt['num_images'], dist=distributed, seed=seed,
+                                     rank=rank, world_size=world_size)
+    sampler = train_loader.sampler
+    batches_per_epoch = len(train_loader)
+    val_loader = None
+    if 'val' in opt['datasets'] and rank == 0:
+        val_set = create_dataset(opt['datasets']['val'])
+        val_loader = create_dataloader(val_set, opt['datasets']['val'], opt['num_images'], seed=seed)
     moved = None
     if rank == 0 and resume_path is None:
         moved = archive_existing(paths['experiments_root'])
@@ -131,21 +148,8 @@ def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None 
         (Path(paths['experiments_root']) / f'options_{time.strftime("%y%m%d-%H%M%S")}.yml').write_text(
             dict_to_yaml(opt), encoding='utf-8')
     device = select_device(opt['gpu_ids'], local_rank if distributed else None)
-    train_opt = opt['train']
-    seed = train_opt['manual_seed'] if train_opt['manual_seed'] is not None else random.randint(1, 10000)
     seed_everything(seed)
     log.info('Device %s, world size %d, seed %d', device, world_size, seed)
-
-    train_ds_opt = opt['datasets']['train']
-    train_set = create_dataset(train_ds_opt)
-    train_loader = create_dataloader(train_set, train_ds_opt, opt['num_images'], dist=distributed, seed=seed,
-                                     rank=rank, world_size=world_size)
-    sampler = train_loader.sampler
-    batches_per_epoch = len(train_loader)
-    val_loader = None
-    if 'val' in opt['datasets'] and rank == 0:
-        val_set = create_dataset(opt['datasets']['val'])
-        val_loader = create_dataloader(val_set, opt['datasets']['val'], opt['num_images'], seed=seed)
     log.info('Training images: %d, %d image sets per epoch per rank', len(train_set), batches_per_epoch)
 
     state = None

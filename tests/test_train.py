@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -180,9 +181,12 @@ def test_short_run_learns_to_hide(tmp_path):
 
 def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
     path = tiny_train_options(tmp_path, niter=3, save_freq=3)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO)}
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO), 'GLOO_SOCKET_IFNAME': 'lo'}
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                             '--master_port=29533', str(REPO / 'train.py'), '-opt', str(path),
+                             '--master_addr=127.0.0.1', f'--master_port={port}', str(REPO / 'train.py'), '-opt', str(path),
                              '--launcher', 'pytorch'], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -211,3 +215,14 @@ def test_damaged_training_state_is_reported(tmp_path):
     path.write_text(path.read_text().replace('resume_state: null', f'resume_state: {bad}'))
     with pytest.raises(SystemExit, match=r'error: cannot read training state .*broken.state'):
         train.main(['-opt', str(path)])
+
+
+def test_bad_dataroot_stops_before_touching_the_experiment(tmp_path):
+    path = tiny_train_options(tmp_path, niter=1, save_freq=1)
+    train.train(parse(path, is_train=True))
+    path.write_text(path.read_text().replace(str(REPO / 'datasets' / 'kodak_demo' / 'train'),
+                                             str(tmp_path / 'nowhere')))
+    with pytest.raises(SystemExit, match=r'error: datasets\.train\.dataroot_GT: .*nowhere'):
+        train.main(['-opt', str(path)])
+    assert not list((tmp_path / 'experiments').glob('tiny_archived_*'))
+    assert (tmp_path / 'experiments' / 'tiny' / 'models' / 'IIR_1.pth').is_file()
