@@ -64,15 +64,19 @@ def load_model(opt: dict) -> InvMIHNetModel:
 
 
 @contextlib.contextmanager
-def cli_warnings() -> Iterator[None]:
-    """Show warnings raised inside the block as one ``warning: ...`` line on stderr (no source line)."""
+def cli_session() -> Iterator[None]:
+    """For the command-line mains: warnings raised inside the block become one ``warning: ...`` line on stderr,
+    and expected errors a ``SystemExit('error: ...')`` without a traceback."""
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f'warning: {message}', file=sys.stderr)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter('default')
-        warnings.showwarning = show
-        yield
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('default')
+            warnings.showwarning = show
+            yield
+    except (ValueError, OSError, torch.cuda.OutOfMemoryError) as err:
+        raise SystemExit(f'error: {err}') from None
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -194,12 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run hide.py; every error becomes ``SystemExit('error: ...')``."""
     args = build_parser().parse_args(argv)
-    try:
-        with cli_warnings():
-            opt = load_options(args.opt, args.iir, args.iih, args.cpu)
-            result = hide_files(opt, args.cover, args.secrets, args.out, mode=args.mode)
-    except (ValueError, OSError, torch.cuda.OutOfMemoryError) as err:
-        raise SystemExit(f'error: {err}') from None
+    with cli_session():
+        opt = load_options(args.opt, args.iir, args.iih, args.cpu)
+        result = hide_files(opt, args.cover, args.secrets, args.out, mode=args.mode)
     print(format_summary(result))
     return 0
 

@@ -14,10 +14,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 
 from data.image_io import save_image
-from hide import add_model_arguments, cli_warnings, image_to_tensor, load_model, load_options, noise_generator, tensor_to_image
+from hide import add_model_arguments, cli_session, image_to_tensor, load_model, load_options, noise_generator, tensor_to_image
 from models.invmihnet_model import InvMIHNetModel
 from utils.stego_png import (StegoFile, check_compatible, check_stego_size, config_fingerprint, output_names,
                              read_stego_png, resize_image)
@@ -102,13 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run reveal.py; every error becomes ``SystemExit('error: ...')``."""
     args = build_parser().parse_args(argv)
-    try:
-        with cli_warnings():
-            opt = load_options(args.opt, args.iir, args.iih, args.cpu)
-            seed = opt['test']['seed'] if args.seed is None else args.seed
-            written, stego = reveal_stego(opt, args.stego, args.out_dir, seed=seed)
-    except (ValueError, OSError, torch.cuda.OutOfMemoryError) as err:
-        raise SystemExit(f'error: {err}') from None
+    with cli_session():
+        opt = load_options(args.opt, args.iir, args.iih, args.cpu)
+        seed = opt['test']['seed'] if args.seed is None else args.seed
+        written, stego = reveal_stego(opt, args.stego, args.out_dir, seed=seed)
     height, width = stego.image.shape[:2]
     cover = stego.metadata.cover if stego.metadata is not None else None
     lines = [f'stego {stego.path}: {height} x {width} (H x W), {opt["num_images"]} secrets, noise seed {seed}']
