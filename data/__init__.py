@@ -75,7 +75,7 @@ def create_dataloader(dataset: Dataset, dataset_opt: dict, num_images: int, dist
                       world_size: int | None = None) -> DataLoader:
     """A loader whose batches hold ``num_images + 1`` samples: image 0 is the cover.
 
-    Train: shuffled by a ``ResumableSampler`` (``data.sampler``), whose order is a
+    Train: a ``ResumableSampler`` (``data.sampler``; shuffled unless ``use_shuffle`` is false), whose order is a
     function of (seed, epoch): the caller calls ``loader.sampler.set_epoch(epoch)`` (as
     for a ``DistributedSampler``) and may skip batches on resume. With ``dist`` each of
     ``world_size`` processes (default: from ``torch.distributed``) gets its own share.
@@ -105,7 +105,8 @@ def create_dataloader(dataset: Dataset, dataset_opt: dict, num_images: int, dist
     if phase == "train":
         replicas, my_rank = _replicas(dist, rank, world_size)
         order_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
-        sampler = ResumableSampler(len(dataset), batch_size, shuffle=True, seed=order_seed,
+        sampler = ResumableSampler(len(dataset), batch_size, shuffle=dataset_opt.get("use_shuffle", True),
+                                   seed=order_seed,
                                    num_replicas=replicas, rank=my_rank)
 
     if len(dataset) < batch_size * replicas:
