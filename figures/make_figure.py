@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from utils.metrics import psnr  # noqa: E402  (needs ROOT on sys.path when run as a script)
+from data.image_io import read_image, to_uint8  # noqa: E402  (needs ROOT on sys.path when run as a script)
+from utils.atomic_io import atomic_write_bytes  # noqa: E402
+from utils.metrics import psnr  # noqa: E402
 
 SUBFOLDERS = ("cover", "steg", "secret", "secret_recover")
 AMPLIFICATION = 10
@@ -91,11 +93,7 @@ def batch_files(results_dir: str | os.PathLike, batch: int = 0) -> dict[str, lis
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image as ``HxWx3`` uint8 RGB (grey expanded, alpha dropped)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        raise ValueError(f"cannot decode image: {path}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return to_uint8(read_image(path))
 
 
 def amplified_difference(a: np.ndarray, b: np.ndarray, gain: int = AMPLIFICATION) -> np.ndarray:
@@ -241,14 +239,11 @@ def make_figure(results_dir: str | os.PathLike, batch: int = 0, panel_height: in
 
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG, creating the parent folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an RGB uint8 image as PNG atomically, creating the parent folder."""
     ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"cannot encode the figure for {path}")
-    buffer.tofile(str(path))
-    return path
+    return atomic_write_bytes(path, buffer.tobytes())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,9 +2,9 @@
 
 Every image of ``--input`` (not recursive) is centre-cropped to ``--size`` x ``--size-w`` pixels
 (height x width; the width defaults to the height) and saved as PNG under ``--output`` with the same
-stem. Images smaller than the crop in either dimension are skipped with a warning. Images are read as
-8-bit colour: grey images are expanded to three channels, alpha is dropped and 16-bit images are
-reduced to 8 bits (OpenCV ``IMREAD_COLOR``).
+stem. Images smaller than the crop in either dimension are skipped with a warning. Images are read as the
+datasets read them (``data.image_io.read_image``): grey expanded to three channels, alpha dropped, 16-bit
+scaled to 8 bits.
 
 Example::
 
@@ -16,39 +16,27 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+if __package__ in (None, ""):
+    _REPO_ROOT = str(Path(__file__).resolve().parents[1])
+    if _REPO_ROOT not in sys.path:
+        sys.path.insert(0, _REPO_ROOT)
+
+from data.image_io import IMAGE_EXTENSIONS, is_image_file, read_image, save_image, to_uint8  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly inside ``folder`` (by extension, case-insensitive), sorted by name."""
+    """Image files directly inside ``folder`` (not recursive), sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"input folder not found: {folder}")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def read_image_8bit(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as an 8-bit 3-channel array in OpenCV's BGR order (works with any path encoding)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        raise ValueError(f"cannot decode image: {path}")
-    return img
-
-
-def write_png(path: str | os.PathLike, img: np.ndarray) -> None:
-    """Write an OpenCV (BGR) image as PNG (works with any path encoding)."""
-    ok, buffer = cv2.imencode(".png", img)
-    if not ok:
-        raise ValueError(f"cannot encode image for {path}")
-    buffer.tofile(str(path))
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
 
 
 def center_crop(img: np.ndarray, size_h: int, size_w: int) -> np.ndarray:
@@ -79,7 +67,7 @@ def prepare_testset(
     output_dir = Path(output_dir)
     paths = list_images(input_dir)
     if not paths:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {input_dir}")
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in {input_dir}")
     if output_dir.exists() and output_dir.resolve() == input_dir.resolve():
         raise ValueError(f"output folder must differ from the input folder: {output_dir}")
     stems: dict[str, Path] = {}
@@ -91,14 +79,14 @@ def prepare_testset(
     output_dir.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
     for i, path in enumerate(paths, start=1):
-        img = read_image_8bit(path)
+        img = to_uint8(read_image(path))
         h, w = img.shape[:2]
         if h < size_h or w < size_w:
             skipped += 1
             logger.warning("[%d/%d] skipped %s: %dx%d is smaller than the crop %dx%d",
                            i, len(paths), path.name, h, w, size_h, size_w)
             continue
-        write_png(output_dir / f"{path.stem}.png", center_crop(img, size_h, size_w))
+        save_image(center_crop(img, size_h, size_w), output_dir / f"{path.stem}.png")
         written += 1
         logger.info("[%d/%d] %s: %dx%d -> %dx%d", i, len(paths), path.name, h, w, size_h, size_w)
     return written, skipped
