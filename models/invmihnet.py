@@ -14,7 +14,8 @@ from models.modules.hiding_net import HidingNet
 from models.modules.quantization import quantize
 from models.modules.rescaling_net import InvRescaleNet
 from models.modules.wavelet import dwt, iwt
-from models.mosaic import check_divisible, from_tiles, to_tiles
+from models.config import NetworkConfig
+from models.mosaic import from_tiles, to_tiles
 
 
 @dataclass
@@ -37,20 +38,21 @@ class RevealOutput:
 
 
 class InvMIHNet(nn.Module):
-    """Both invertible networks of InvMIHNet for a ``scale_h x scale_w`` grid (N = scale_h * scale_w secrets)."""
+    """Both invertible networks of InvMIHNet for a configuration's ``scale_h x scale_w`` grid (N secrets)."""
 
-    def __init__(self, scale_h: int, scale_w: int, iir_block_num: list[int], use_conv_downsampling: bool = False,
-                 iih_block_num: int = 16, in_nc: int = 3, out_nc: int = 3) -> None:
+    def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
-        self.scale_h, self.scale_w = scale_h, scale_w
-        self.num_images = scale_h * scale_w
-        self.channels = in_nc
-        self.iir = InvRescaleNet(scale_h, scale_w, iir_block_num, in_nc, out_nc, use_conv_downsampling)
-        self.iih = HidingNet(iih_block_num, channels=8 * in_nc)
+        self.config = config
+        self.scale_h, self.scale_w = config.scale_h, config.scale_w
+        self.num_images = config.num_images
+        self.channels = config.channels
+        self.iir = InvRescaleNet(config.scale_h, config.scale_w, list(config.iir_block_num), config.channels,
+                                 config.channels, config.use_conv_downsampling)
+        self.iih = HidingNet(config.iih_block_num, channels=8 * config.channels)
 
     def check_size(self, height: int, width: int) -> None:
         """Raise unless an H x W image splits into tiles of even size (the wavelet transform halves them)."""
-        check_divisible(height, width, self.scale_h, self.scale_w, multiple=2)
+        self.config.check_size(height, width)
 
     def _check_inputs(self, cover: torch.Tensor, secrets: torch.Tensor) -> None:
         n = self.num_images

@@ -17,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models.checkpoint import (CheckpointError, atomic_save, load_state, read_iih_state, read_iir_state,
                                save_iih, save_iir)
+from models.config import NetworkConfig
 from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
 from models.losses import InvMIHNetLoss
 from models.lr_scheduler import build_scheduler
@@ -26,22 +27,6 @@ logger = logging.getLogger('invmihnet')
 
 class NonFiniteLossError(RuntimeError):
     """A training loss became NaN or infinite."""
-
-
-def describe_config(opt: dict) -> str:
-    """A one-line description of the network configuration, used in error messages."""
-    net_g = opt['network_G']
-    conv = ', ConvDownsampling' if net_g['which_model_G']['use_ConvDownsampling'] else ''
-    return (f'InvMIHNet N={opt["num_images"]} ({opt["scale_H"]} x {opt["scale_W"]}): IIR block_num='
-            f'{net_g["block_num"]}{conv}, IIH block_num={opt["network_H"]["block_num"]}')
-
-
-def build_network(opt: dict) -> InvMIHNet:
-    """The bare IIR + IIH module described by the options."""
-    net_g = opt['network_G']
-    return InvMIHNet(opt['scale_H'], opt['scale_W'], net_g['block_num'],
-                     use_conv_downsampling=net_g['which_model_G']['use_ConvDownsampling'],
-                     iih_block_num=opt['network_H']['block_num'], in_nc=net_g['in_nc'], out_nc=net_g['out_nc'])
 
 
 def rng_states() -> dict[str, Any]:
@@ -72,8 +57,9 @@ class InvMIHNetModel:
         self.opt = opt
         self.device = device
         self.dist = dist
-        self.config = describe_config(opt)
-        self.net = build_network(opt).to(device)
+        self.network_config = NetworkConfig.from_options(opt)
+        self.config = self.network_config.describe()
+        self.net: InvMIHNet = self.network_config.build().to(device)
         self.load_pretrained()
         self.is_train = opt['is_train']
         if not self.is_train:
