@@ -91,8 +91,10 @@ def run(opt: dict) -> dict[str, dict[str, float]]:
     log = setup_logger(LOG, results_root / f'test_{opt["name"]}.log')
     (results_root / 'options.yml').write_text(dict_to_yaml(opt), encoding='utf-8')
     log.info('%s on %s', model.config, device)
-    if not opt['path']['pretrain_model_G'] or not opt['path']['pretrain_model_H']:
-        log.warning('path.pretrain_model_G / pretrain_model_H not set: testing untrained networks')
+    needed = ['pretrain_model_G', 'pretrain_model_H'] if model.network_config.rescales else ['pretrain_model_H']
+    unset = [f'path.{key}' for key in needed if not opt['path'][key]]
+    if unset:
+        log.warning('%s not set: testing untrained networks', ' / '.join(unset))
     return {name: test_dataset(model, opt, ds_opt, loader, log) for name, (ds_opt, loader) in loaders.items()}
 
 

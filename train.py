@@ -233,7 +233,8 @@ def training_loop(run: TrainingRun) -> None:
 def log_losses(run: TrainingRun, losses: dict[str, float]) -> None:
     """Every loss term and both learning rates to the log and TensorBoard."""
     lrs = run.model.learning_rates()
-    run.log.info('<epoch:%3d, iter:%8d, lr_G:%.3e, lr_H:%.3e> %s', run.epoch, run.step, lrs['lr_G'], lrs['lr_H'],
+    rates = ', '.join(f'{k}:{v:.3e}' for k, v in lrs.items())
+    run.log.info('<epoch:%3d, iter:%8d, %s> %s', run.epoch, run.step, rates,
                  ' '.join(f'{k}: {v:.4e}' for k, v in losses.items()))
     if run.tb_writer is not None:
         for key, value in {**losses, **lrs}.items():

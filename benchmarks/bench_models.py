@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import create_model  # noqa: E402
+from models.config import NetworkConfig  # noqa: E402
 from options import parse  # noqa: E402
 from utils.device import select_device  # noqa: E402
 
@@ -39,10 +40,13 @@ def main() -> None:
     args = parser.parse_args()
     opt = copy.deepcopy(parse(args.opt, is_train=False))
     opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
+    h, w = (args.size * 2)[:2]
+    try:
+        NetworkConfig.from_options(opt).check_size(h, w, what='--size')
+    except ValueError as err:
+        parser.error(str(err))
     device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])
     model = create_model(opt, device)
-    h, w = (args.size * 2)[:2]
-    model.net.check_size(h, w)
     images = torch.rand(opt['num_images'] + 1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     gen = torch.Generator().manual_seed(0)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

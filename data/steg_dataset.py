@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from data.image_io import ImageReadError, list_images, opencv_to_rgb_float, read_image
 from data.imresize import imresize
+from models.config import NetworkConfig
 
 PHASES = ("train", "val", "test")
 ON_CORRUPT_CHOICES = ("error", "skip")
@@ -225,10 +226,7 @@ class StegDataset(Dataset):
     def _parse_gt_size(self, value: Any) -> int:
         option = f"{self.opt_key}.GT_size"
         size = _positive_int(value, option)
-        for scale, axis in ((self.scale_h, "scale_H"), (self.scale_w, "scale_W")):
-            if size % (2 * scale):
-                raise ValueError(f"{option}={size} must be a multiple of 2 * {axis} = {2 * scale} "
-                                 f"(tiles must split evenly and have even sides)")
+        NetworkConfig.of_grid(self.scale_h, self.scale_w).check_size(size, size, what=option)
         return size
 
     def _parse_center_crop(self, value: Any) -> tuple[int, int] | None:

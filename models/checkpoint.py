@@ -1,5 +1,5 @@
-"""Checkpoint files: the released IIR / IIH formats (SPEC section 7), strict loading with clear errors, and
-atomic writes."""
+"""Checkpoint files: the released IIR (plain state_dict) and IIH (``{'net': state_dict}``) formats, strict loading
+with clear errors, and atomic writes."""
 from __future__ import annotations
 
 import io

@@ -29,6 +29,15 @@ class NetworkConfig:
         object.__setattr__(self, 'iir_block_num', tuple(self.iir_block_num))
         if self.scale_h < 1 or self.scale_w < 1:
             raise ValueError(f'the grid must be at least 1 x 1, got {self.scale_h} x {self.scale_w}')
+        if self.channels != 3:
+            raise ValueError(f'only 3-channel (RGB) images are supported, got {self.channels} channels: the '
+                             f'losses and the stego split assume RGB')
+
+    @classmethod
+    def of_grid(cls, scale_h: int, scale_w: int) -> 'NetworkConfig':
+        """A configuration that knows only the grid: enough for the size rule where nothing else is known
+        (a dataset, the tiling)."""
+        return cls(scale_h=scale_h, scale_w=scale_w, iir_block_num=())
 
     @classmethod
     def from_options(cls, opt: dict) -> 'NetworkConfig':
@@ -44,6 +53,11 @@ class NetworkConfig:
         return self.scale_h * self.scale_w
 
     @property
+    def rescales(self) -> bool:
+        """False for a 1 x 1 grid (HiNet): one secret hidden at full size, IIR the identity, no latent."""
+        return self.num_images > 1
+
+    @property
     def size_multiple(self) -> tuple[int, int]:
         """(height, width) multiples every cover / stego size must have."""
         return 2 * self.scale_h, 2 * self.scale_w
@@ -57,10 +71,11 @@ class NetworkConfig:
     # ------------------------------------------------------------------ descriptions
     def describe(self) -> str:
         """One readable line, used in error messages."""
+        if not self.rescales:
+            return f'HiNet (InvMIHNet 1 x 1, no IIR): IIH block_num={self.iih_block_num}'
         conv = ', ConvDownsampling' if self.use_conv_downsampling else ''
-        grey = '' if self.channels == 3 else f', {self.channels} channel(s)'
         return (f'InvMIHNet N={self.num_images} ({self.scale_h} x {self.scale_w}): IIR block_num='
-                f'{list(self.iir_block_num)}{conv}, IIH block_num={self.iih_block_num}{grey}')
+                f'{list(self.iir_block_num)}{conv}, IIH block_num={self.iih_block_num}')
 
     def fingerprint(self) -> dict[str, Any]:
         """A JSON-able dict that identifies the configuration (stored in stego key files)."""
@@ -109,13 +124,13 @@ class NetworkConfig:
         mh, mw = self.size_multiple
         return max(mh, -(-height // mh) * mh), max(mw, -(-width // mw) * mw)
 
-    def check_size(self, height: int, width: int, what: str = 'image') -> None:
+    def check_size(self, height: int, width: int, what: str = 'image size') -> None:
         """Raise :class:`SizeError` (naming ``what`` and nearby valid sizes) unless H x W is valid."""
         if self.valid_size(height, width):
             return
         mh, mw = self.size_multiple
         near_h, near_w = max(mh, height - height % mh), max(mw, width - width % mw)
         raise SizeError(
-            f'{what} size {height} x {width} (H x W) does not fit a {self.scale_h} x {self.scale_w} grid: height '
+            f'{what} {height} x {width} (H x W) does not fit a {self.scale_h} x {self.scale_w} grid: height '
             f'must be a multiple of {mh} and width a multiple of {mw} (2 x scale_H, 2 x scale_W), for example '
             f'{near_h} x {near_w} or {near_h + mh} x {near_w + mw}')

@@ -21,7 +21,7 @@ from models.checkpoint import (CheckpointError, atomic_save, load_state, read_ii
                                save_iih, save_iir)
 from models.config import NetworkConfig
 from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
-from models.losses import InvMIHNetLoss
+from models.losses import RESCALING_TERMS, InvMIHNetLoss
 from models.lr_scheduler import build_scheduler
 
 logger = logging.getLogger('invmihnet')
@@ -74,15 +74,17 @@ class InvMIHNetModel:
         if dist:
             ids = [device.index] if device.type == 'cuda' else None
             self.net_train = DistributedDataParallel(self.net, device_ids=ids)
-        self.loss = InvMIHNetLoss.from_options(train_opt)
+        self.loss = InvMIHNetLoss.from_options(train_opt, rescaling=self.network_config.rescales)
         params_g = [p for p in self.net.iir.parameters() if p.requires_grad]
         params_h = [p for p in self.net.iih.parameters() if p.requires_grad]
-        self.optimizer_G = torch.optim.Adam(params_g, lr=train_opt['lr_G'], weight_decay=train_opt['weight_decay_G'],
-                                            betas=(train_opt['beta1'], train_opt['beta2']))
+        # A 1 x 1 grid (HiNet) has no IIR, hence no IIR optimizer.
+        self.optimizer_G = None if not params_g else torch.optim.Adam(
+            params_g, lr=train_opt['lr_G'], weight_decay=train_opt['weight_decay_G'],
+            betas=(train_opt['beta1'], train_opt['beta2']))
         self.optimizer_H = torch.optim.Adam(params_h, lr=train_opt['lr_H'], weight_decay=train_opt['weight_decay_H'],
                                             betas=(train_opt['beta1_H'], train_opt['beta2_H']),
                                             eps=train_opt['eps_H'])
-        self.optimizers = [self.optimizer_G, self.optimizer_H]
+        self.optimizers = [o for o in (self.optimizer_G, self.optimizer_H) if o is not None]
         self.schedulers = [build_scheduler(opt_, train_opt) for opt_ in self.optimizers]
 
     # ---------------------------------------------------------------- loading and saving
@@ -127,7 +129,7 @@ class InvMIHNetModel:
             raise CheckpointError(f'training state was written by {state["config"]}, not {self.config}')
         if len(state['optimizers']) != len(self.optimizers):
             raise CheckpointError(f'training state holds {len(state["optimizers"])} optimizers, expected '
-                                  f'{len(self.optimizers)} (IIR and IIH)')
+                                  f'{len(self.optimizers)} (one per network)')
         for optimizer, saved in zip(self.optimizers, state['optimizers']):
             optimizer.load_state_dict(saved)
         for scheduler, saved in zip(self.schedulers, state['schedulers']):
@@ -144,8 +146,11 @@ class InvMIHNetModel:
                     group['lr'] = group['initial_lr'] / warmup_iter * current_step
 
     def learning_rates(self) -> dict[str, float]:
-        """Current learning rate of each network."""
-        return {'lr_G': self.optimizer_G.param_groups[0]['lr'], 'lr_H': self.optimizer_H.param_groups[0]['lr']}
+        """Current learning rate of each network (``lr_G`` only where there is an IIR)."""
+        rates = {'lr_H': self.optimizer_H.param_groups[0]['lr']}
+        if self.optimizer_G is not None:
+            rates = {'lr_G': self.optimizer_G.param_groups[0]['lr'], **rates}
+        return rates
 
     def compute_losses(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, torch.Tensor]:
         """The training forward and losses on one batch of N + 1 images (image 0 the cover)."""
@@ -155,8 +160,10 @@ class InvMIHNetModel:
     def backward(self, losses: dict[str, torch.Tensor]) -> None:
         """One backward pass of the summed loss, or the published two (hiding, then rescaling)."""
         if self.train_opt['two_pass_backward']:
-            losses['hiding_total'].backward(retain_graph=True)
-            (losses['forw_fit'] + losses['forw_ce'] + losses['back_rec']).backward()
+            rescaling_total = sum(losses[k] for k in RESCALING_TERMS)
+            losses['hiding_total'].backward(retain_graph=rescaling_total.requires_grad)
+            if rescaling_total.requires_grad:
+                rescaling_total.backward()
         else:
             losses['total'].backward()
 

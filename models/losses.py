@@ -1,4 +1,10 @@
-"""The seven published training losses (SPEC section 5) and their weighted sum."""
+"""The training losses of InvMIHNet (the published six terms) and their weighted sum.
+
+Hiding terms (train IIH; logged unweighted): guide (stego tiles vs cover tiles), reconstruction (revealed LR
+secrets vs hidden LR secrets), low_frequency (stego vs cover in the wavelet LL band). Rescaling terms (train IIR;
+logged weighted): forw_fit (LR secrets vs their bicubic downscales), forw_ce (latent energy), back_rec (recovered
+vs original secrets). The two groups are the two backward passes of the published code.
+"""
 from __future__ import annotations
 
 import torch
@@ -6,8 +12,10 @@ import torch
 from models.modules.quantization import quantize
 from models.modules.wavelet import dwt
 
-HIDING_TERMS = ('guide', 'reconstruction', 'low_frequency')
+HIDING_TERMS = ('reconstruction', 'guide', 'low_frequency')
+"""Summed, weighted, into ``hiding_total`` (the published first backward pass)."""
 RESCALING_TERMS = ('forw_fit', 'forw_ce', 'back_rec')
+"""Already weighted; their sum is the published second backward pass."""
 
 
 def sum_squared_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -34,39 +42,47 @@ def latent_energy(z: torch.Tensor) -> torch.Tensor:
 class InvMIHNetLoss:
     """Weighted losses of one training batch.
 
-    Returned keys: guide, reconstruction, low_frequency (unweighted sums), hiding_total
-    (= w_r * reconstruction + w_g * guide + w_l * low_frequency), forw_fit, forw_ce, back_rec (weighted),
-    and total (hiding_total + forw_fit + forw_ce + back_rec).
+    Returned keys: the :data:`HIDING_TERMS` (unweighted sums), hiding_total (their weighted sum), the
+    :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
+
+    With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
+    there is no latent) the rescaling terms are not computed and are zero: forw_fit would compare the secret
+    with itself, forw_ce a latent with no channels, and back_rec would repeat reconstruction on the quantized
+    image. What remains is HiNet's loss (guide, reconstruction, low_frequency).
     """
 
     def __init__(self, lamda_reconstruction: float = 5.0, lamda_guide: float = 1.0,
                  lamda_low_frequency: float = 1.0, lambda_fit_forw: float = 4.0, lambda_ce_forw: float = 1.0,
-                 lambda_rec_back: float = 1.0) -> None:
-        self.w_reconstruction = lamda_reconstruction
-        self.w_guide = lamda_guide
-        self.w_low = lamda_low_frequency
+                 lambda_rec_back: float = 1.0, rescaling: bool = True) -> None:
+        self.hiding_weights = {'guide': lamda_guide, 'reconstruction': lamda_reconstruction,
+                               'low_frequency': lamda_low_frequency}
         self.w_fit = lambda_fit_forw
         self.w_ce = lambda_ce_forw
         self.w_back = lambda_rec_back
+        self.rescaling = rescaling
 
     @classmethod
-    def from_options(cls, train_opt: dict) -> 'InvMIHNetLoss':
-        """Weights from the ``train`` section of the options."""
+    def from_options(cls, train_opt: dict, rescaling: bool = True) -> 'InvMIHNetLoss':
+        """Weights from the ``train`` section of the options; ``rescaling`` False for a 1 x 1 grid."""
         keys = ('lamda_reconstruction', 'lamda_guide', 'lamda_low_frequency', 'lambda_fit_forw',
                 'lambda_ce_forw', 'lambda_rec_back')
-        return cls(**{k: train_opt[k] for k in keys})
+        return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
     def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor) -> dict[str, torch.Tensor]:
         """``out`` from :meth:`InvMIHNet.forward`; ``lr_ref`` the bicubic LR references of the secrets."""
         cover_wavelet_low = dwt(out['cover_tiles'])[:, :3]
-        guide = sum_squared_error(quantize(out['steg_tiles']), out['cover_tiles'])
-        reconstruction = sum_squared_error(out['secret_rev_lr'], out['secret_lr'])
-        low_frequency = sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low)
-        hiding_total = (self.w_reconstruction * reconstruction + self.w_guide * guide
-                        + self.w_low * low_frequency)
-        forw_fit = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)
-        forw_ce = self.w_ce * latent_energy(out['latent'])
-        back_rec = self.w_back * per_image_charbonnier(out['secret_recover'], out['secrets'])
-        return {'guide': guide, 'reconstruction': reconstruction, 'low_frequency': low_frequency,
-                'hiding_total': hiding_total, 'forw_fit': forw_fit, 'forw_ce': forw_ce, 'back_rec': back_rec,
-                'total': hiding_total + forw_fit + forw_ce + back_rec}
+        losses = {'guide': sum_squared_error(quantize(out['steg_tiles']), out['cover_tiles']),
+                  'reconstruction': sum_squared_error(out['secret_rev_lr'], out['secret_lr']),
+                  'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low)}
+        losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
+        if self.rescaling:
+            losses['forw_fit'] = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)
+            losses['forw_ce'] = self.w_ce * latent_energy(out['latent'])
+            losses['back_rec'] = self.w_back * per_image_charbonnier(out['secret_recover'], out['secrets'])
+        else:
+            losses.update({k: out['secrets'].new_zeros(()) for k in RESCALING_TERMS})
+        total = losses['hiding_total']
+        for key in RESCALING_TERMS:
+            total = total + losses[key]
+        losses['total'] = total
+        return losses

@@ -3,28 +3,18 @@ from __future__ import annotations
 
 import torch
 
-
-def check_divisible(height: int, width: int, scale_h: int, scale_w: int, multiple: int = 1) -> None:
-    """Raise a ValueError naming valid sizes unless H (W) is a multiple of scale_H * multiple (scale_W * ...)."""
-    mh, mw = scale_h * multiple, scale_w * multiple
-    if height % mh or width % mw:
-        near_h = max(mh, height - height % mh)
-        near_w = max(mw, width - width % mw)
-        raise ValueError(
-            f'image size {height} x {width} does not fit a {scale_h} x {scale_w} grid: height must be a multiple '
-            f'of {mh} and width a multiple of {mw} (for example {near_h} x {near_w} or {near_h + mh} x '
-            f'{near_w + mw})')
+from models.config import NetworkConfig
 
 
 def to_tiles(image: torch.Tensor, scale_h: int, scale_w: int) -> torch.Tensor:
     """(1, C, H, W) or (C, H, W) -> (scale_H * scale_W, C, H / scale_H, W / scale_W); tile i at row i // scale_W,
-    column i % scale_W."""
+    column i % scale_W. H and W must obey the grid's size rule (:meth:`NetworkConfig.check_size`)."""
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f'to_tiles takes one image of shape (1, C, H, W), got {tuple(image.shape)}')
     _, c, height, width = image.shape
-    check_divisible(height, width, scale_h, scale_w)
+    NetworkConfig.of_grid(scale_h, scale_w).check_size(height, width)
     h, w = height // scale_h, width // scale_w
     tiles = image.reshape(c, scale_h, h, scale_w, w).permute(1, 3, 0, 2, 4)
     return tiles.reshape(scale_h * scale_w, c, h, w)

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from models.config import NetworkConfig, SizeError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -119,7 +121,6 @@ SCHEMA: dict[str, Any] = {
     'logger': {
         'print_freq': (int, 100),
         'save_checkpoint_freq': (int, 5000),
-        'tb_image_freq': (int, 0),
     },
 }
 
@@ -247,6 +248,24 @@ def _published_network_scale(raw: dict, source: str) -> None:
             warnings.warn(f'{source}: network_G.{key} repeats the top-level grid size; ignored')
 
 
+def _check_network(opt: dict, source: str) -> None:
+    """network_G: RGB only, and IIR block counts that fit the grid (none for a 1 x 1 grid, which is HiNet)."""
+    net_g = opt['network_G']
+    for key in ('in_nc', 'out_nc'):
+        if net_g[key] != 3:
+            raise OptionError(f'{source}: network_G.{key}={net_g[key]}: only 3 (RGB images) is supported; the '
+                              f'losses and the stego split assume RGB')
+    blocks = net_g['block_num']
+    if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks):
+        raise OptionError(f'{source}: network_G.block_num must be a list of block counts, got {blocks!r}')
+    if opt['num_images'] == 1 and (blocks or net_g['which_model_G']['use_ConvDownsampling']):
+        raise OptionError(f'{source}: a 1 x 1 grid (HiNet) has no IIR: network_G.block_num must be [] and '
+                          f'use_ConvDownsampling false, got {blocks!r}')
+    if opt['num_images'] > 1 and not blocks:
+        raise OptionError(f'{source}: network_G.block_num must list the IIR blocks of each downsampling level, '
+                          f'got []')
+
+
 def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
     """Read, validate and complete an option file; returns a plain dict.
 
@@ -274,10 +293,12 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         raise OptionError(f'{source}: missing required key datasets (with a train / val / test_1 ... entry)')
 
     scale_h, scale_w = opt['scale_H'], opt['scale_W']
-    if scale_h < 1 or scale_w < 1 or scale_h * scale_w < 2:
-        raise OptionError(f'{source}: scale_H x scale_W must describe a grid of at least 2 tiles, '
+    if scale_h < 1 or scale_w < 1:
+        raise OptionError(f'{source}: scale_H x scale_W must describe a grid of at least 1 x 1 (HiNet), '
                           f'got {scale_h} x {scale_w}')
     opt['num_images'] = scale_h * scale_w
+    _check_network(opt, source)
+    config = NetworkConfig.from_options(opt)
     option_dir = opt_path.resolve().parent
 
     opt['datasets'] = {}
@@ -298,10 +319,10 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         if phase == 'train':
             if ds['GT_size'] is None:
                 raise OptionError(f'{source}: missing required key datasets.{phase_key}.GT_size')
-            mh, mw = 2 * scale_h, 2 * scale_w
-            if ds['GT_size'] % mh or ds['GT_size'] % mw:
-                raise OptionError(f'{source}: datasets.{phase_key}.GT_size={ds["GT_size"]} must be a multiple '
-                                  f'of {mh} and of {mw} (2 x scale_H, 2 x scale_W) so the tiles split evenly')
+            try:
+                config.check_size(ds['GT_size'], ds['GT_size'], what=f'datasets.{phase_key}.GT_size')
+            except SizeError as err:
+                raise OptionError(f'{source}: {err}') from None
         opt['datasets'][phase_key] = ds
     _check_choices(opt, source)
 
@@ -310,10 +331,6 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
     if not is_train and not any(ds['phase'] == 'test' for ds in opt['datasets'].values()):
         raise OptionError(f'{source}: a test option file needs at least one datasets.test_<k> entry')
 
-    blocks = opt['network_G']['block_num']
-    if not blocks or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks):
-        raise OptionError(f'{source}: network_G.block_num must be a non-empty list of block counts, '
-                          f'got {blocks!r}')
     if opt['gpu_ids'] is not None and not all(isinstance(g, int) for g in opt['gpu_ids']):
         raise OptionError(f'{source}: gpu_ids must be a list of integers or null, got {opt["gpu_ids"]!r}')
 

@@ -69,17 +69,44 @@ def test_not_a_checkpoint(tmp_path):
         _model(path)
 
 
-def test_atomic_save_keeps_previous_file_when_interrupted(tmp_path, monkeypatch):
+def _crash_during_write(monkeypatch):
+    """The temporary file's write fails half-way (a full disk, a kill)."""
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(data[:len(data) // 2])
+            self.handle.flush()
+            raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(os, 'fdopen', lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+
+
+def _crash_before_rename(monkeypatch):
+    """The temporary file is complete but the rename into place never happens."""
+    def no_replace(src, dst):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, 'replace', no_replace)
+
+
+@pytest.mark.parametrize('crash', [_crash_during_write, _crash_before_rename], ids=['during_write', 'before_rename'])
+def test_atomic_save_keeps_previous_file_when_interrupted(tmp_path, monkeypatch, crash):
     path = tmp_path / 'IIR_10.pth'
     atomic_save({'a': torch.ones(2)}, path)
-
-    def crash(obj, f):
-        f.write(b'partial')
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(torch, 'save', crash)
-    with pytest.raises(KeyboardInterrupt):
+    crash(monkeypatch)
+    with pytest.raises((OSError, KeyboardInterrupt)):
         atomic_save({'a': torch.zeros(2)}, path)
     monkeypatch.undo()
     assert torch.equal(torch.load(path, weights_only=True)['a'], torch.ones(2))
     assert os.listdir(tmp_path) == ['IIR_10.pth']
+    atomic_save({'a': torch.zeros(2)}, path)
+    assert torch.equal(torch.load(path, weights_only=True)['a'], torch.zeros(2))

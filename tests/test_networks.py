@@ -21,7 +21,7 @@ def _randomise(module: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> t
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
-            if 'haar_weights' in name or 'conv_weights' in name:
+            if 'conv_weights' in name:
                 continue
             p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
     return module
@@ -115,7 +115,8 @@ def test_tiling_is_row_major_and_invertible(grid):
 
 
 def test_tiling_error_names_valid_sizes():
-    with pytest.raises(ValueError, match=r'multiple of 3.*for example 99 x'):
+    with pytest.raises(ValueError, match=r'height must be a multiple of 6 and width a multiple of 4.*for example '
+                                         r'96 x 64 or 102 x 68'):
         to_tiles(torch.zeros(1, 3, 100, 64), 3, 2)
 
 

@@ -1,4 +1,4 @@
-"""The dense subnet used inside every coupling block (phi, rho and eta of SPEC section 3)."""
+"""The dense subnet used inside every coupling block: its phi, rho and eta (see models/modules/coupling.py)."""
 from __future__ import annotations
 
 import functools

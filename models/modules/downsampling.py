@@ -1,4 +1,5 @@
-"""Invertible downsampling operations of the rescaling network (SPEC section 3).
+"""Invertible downsampling operations of the rescaling network (IIR): Haar 2x2, the 2x1 downsampleH of the
+8-image model, and the learnable ConvDownsampling of the 6- and 9-image models.
 
 All three turn (B, C, H, W) into (B, k*C, H/a, W/b) with subband-major channels: the first C output
 channels are subband 0 of every input channel, the next C subband 1, and so on.
@@ -48,18 +49,25 @@ class HaarDownsampling(nn.Module):
 
 
 class DownsampleH(nn.Module):
-    """Learnable 2x1 vertical downsampling (second level of the 8-image IIR).
+    """2x1 vertical Haar downsampling (second level of the 8-image IIR).
 
-    Initial filters per channel: [1/2, 1/2] and [-1/2, 1/2]. The reverse is the published one (transposed
-    convolution with the same weights, times 2): an exact inverse only while the weights keep their initial
-    values, which is what the released 8-image checkpoints expect.
+    Filters per channel: [1/2, 1/2] and [-1/2, 1/2]. The reverse is the published one (transposed convolution
+    with the same weights, times 2), which is the exact inverse of these filters.
+
+    The published code makes ``haar_weights`` a trainable parameter, but its reverse is exact only at the
+    initial values, so training it (weight decay alone moves it) breaks invertibility. Here the filters are a
+    buffer: still in the state_dict under the released key, so released and golden checkpoints load unchanged and,
+    whatever values they hold, reproduce the published outputs with the published reverse; but outside every
+    optimizer, so a model trained here keeps the initial filters and stays exactly invertible. We keep the
+    published reverse rather than a matrix inverse behind an option: the coupling blocks around it learn
+    everything a learned 2x1 filter could, and one code path serves released and new models alike.
     """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.channels = channels
         filters = torch.tensor([[[0.5], [0.5]], [[-0.5], [0.5]]]).unsqueeze(1)
-        self.haar_weights = nn.Parameter(filters.repeat(channels, 1, 1, 1))
+        self.register_buffer('haar_weights', filters.repeat(channels, 1, 1, 1))
 
     def forward(self, x: torch.Tensor, rev: bool = False) -> torch.Tensor:
         if not rev:

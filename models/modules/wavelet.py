@@ -1,4 +1,4 @@
-"""Orthonormal Haar DWT / IWT of the hiding network's domain (SPEC section 3).
+"""Orthonormal Haar DWT / IWT: the hiding network works on the wavelet coefficients of cover and secret tiles.
 
 Output channels are subband-major: cat(LL, HL, LH, HH), each with the input's C channels. This differs from
 the IIR Haar operation in scaling and layout.
