@@ -23,10 +23,16 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+RELEASED_CHECKPOINTS = 'https://drive.google.com/file/d/17GRiwaJN8yqmLtiAO-bJcgpG8aWHysz3/view'
+"""Where the authors' released IIR_<N>images.pth / IIH_<N>images.pth come from (README, Reproducing the paper)."""
+
+
 def _read(path: str | Path, what: str) -> Any:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f'{what} checkpoint {path} does not exist')
+        raise CheckpointError(f'{what} checkpoint {path} does not exist (the released checkpoints are the Google '
+                              f'Drive download linked in README.md, "Reproducing the paper": {RELEASED_CHECKPOINTS}; '
+                              f'put IIR_<N>images.pth and IIH_<N>images.pth in experiments/pretrained_models/)')
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # torch raises many types for a damaged or foreign file

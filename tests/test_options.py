@@ -109,3 +109,19 @@ def test_test_file_needs_a_test_dataset(tmp_path):
     opt['datasets'] = {'val': opt['datasets']['test_1']}
     with pytest.raises(OptionError, match='datasets.test_<k>'):
         parse(_write(tmp_path, opt), is_train=False)
+
+
+@pytest.mark.parametrize('key', ['in_nc', 'out_nc'])
+def test_channels_other_than_rgb_are_refused(tmp_path, key):
+    opt = _train_opt()
+    opt['network_G'][key] = 1
+    with pytest.raises(OptionError, match=rf'network_G\.{key}=1: only 3 \(RGB images\) is supported'):
+        parse(_write(tmp_path, opt), is_train=True)
+
+
+def test_crop_size_rule_comes_from_the_network_configuration(tmp_path):
+    opt = _train_opt()
+    opt['datasets']['train']['GT_size'] = 146
+    with pytest.raises(OptionError, match=r'datasets\.train\.GT_size 146 x 146 \(H x W\) does not fit a 2 x 2 grid.*'
+                                          r'for example 144 x 144 or 148 x 148'):
+        parse(_write(tmp_path, opt), is_train=True)

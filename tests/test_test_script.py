@@ -85,3 +85,13 @@ def test_cli_reports_errors_without_traceback(tmp_path):
     opt_path = option_file_for(4, tmp_path, dataroot=tmp_path / 'missing')
     with pytest.raises(SystemExit, match=r'error: .*datasets\.test_1\.dataroot_GT'):
         test_script.main(['-opt', str(opt_path)])
+    assert not (tmp_path / 'results').exists()
+
+
+def test_missing_checkpoint_leaves_nothing_behind_and_says_where_to_get_it(tmp_path):
+    opt_path = option_file_for(4, tmp_path, dataroot=tmp_path / 'photos')
+    opt_path.write_text(opt_path.read_text().replace('IIR_4images_golden.pth', 'IIR_4images.pth'))
+    with pytest.raises(SystemExit, match=r'IIR checkpoint .*IIR_4images.pth does not exist .*Google Drive.*'
+                                         r'README.md.*drive.google.com'):
+        test_script.main(['-opt', str(opt_path)])
+    assert not (tmp_path / 'results').exists()

@@ -1,0 +1,57 @@
+"""Two gloo processes: each rank draws its own noise and ends with the same weights; a NaN loss on one rank stops
+every rank with the same message instead of leaving the others waiting in the gradient all-reduce."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from tests.train_helpers import distributed_worker, tiny_train_options
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _run_two_ranks(tmp_path: Path, niter: int, poisoned_rank: int | None = None) -> list[dict]:
+    path = tiny_train_options(tmp_path, niter=niter, save_freq=niter)
+    ctx = mp.get_context('spawn')
+    port = _free_port()
+    procs = [ctx.Process(target=distributed_worker, args=(rank, 2, port, str(path), str(tmp_path), poisoned_rank))
+             for rank in range(2)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=300)
+    hung = [rank for rank, proc in enumerate(procs) if proc.is_alive()]
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+    assert not hung, f'rank(s) {hung} did not finish'
+    return [torch.load(tmp_path / f'rank{rank}.pt', weights_only=True) for rank in range(2)]
+
+
+def test_ranks_draw_their_own_noise_and_end_identical(tmp_path):
+    results = _run_two_ranks(tmp_path, niter=2)
+    assert not torch.equal(results[0]['noise'], results[1]['noise'])
+    for key, value in results[0]['weights'].items():
+        assert torch.equal(value, results[1]['weights'][key]), key
+    state = torch.load(tmp_path / 'experiments' / 'tiny' / 'training_state' / '2.state', weights_only=True)
+    rng = state['rng_ranks']
+    assert len(rng) == 2 and not torch.equal(rng[0]['torch'], rng[1]['torch'])
+    assert torch.equal(rng[0]['torch'], state['rng']['torch'])
+
+
+def test_nan_on_one_rank_stops_every_rank_with_one_message(tmp_path):
+    results = _run_two_ranks(tmp_path, niter=4, poisoned_rank=1)
+    messages = [r.get('error') for r in results]
+    assert messages[0] == messages[1] == "non-finite loss term(s) ['back_rec'] on rank(s) [1]"
+    log = (tmp_path / 'experiments' / 'tiny' / 'train_tiny.log').read_text()
+    assert 'Stopped at iteration 2' in log
