@@ -21,7 +21,7 @@ from options.options import REPO_ROOT
 from stego import (HideResult, StegoKey, hide_images, load_model, reveal_image, save_stego, write_secrets)
 from stego.cover import plan_cover
 from stego.errors import (CoverSizeError, ImageTooLargeError, InputImageError, KeyFileError, KeyMismatchError,
-                          OutputError, SecretCountError)
+                          ModelLoadError, OutputError, SecretCountError)
 from stego.png import png_chunks
 from utils.metrics import psnr
 
@@ -280,6 +280,8 @@ def test_reencoded_stego_reveals_with_a_plain_warning(setup, tmp_path, capsys):
 # ------------------------------------------------------------------------------------------ inputs
 def test_wrong_inputs_are_clear_errors(setup, tmp_path):
     model = setup['model']
+    with pytest.raises(ModelLoadError, match='missing.pth does not exist'):
+        load_model(setup['opt_file'], iih=tmp_path / 'missing.pth')
     with pytest.raises(SecretCountError, match='N=4 secrets, got 3'):
         hide_images(model, setup['cover'], setup['secrets'][:3])
     with pytest.raises(CoverSizeError, match='too small'):
