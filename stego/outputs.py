@@ -1,0 +1,88 @@
+"""Writing outputs without losing anything: inputs are never outputs, existing files are kept unless the caller
+says ``overwrite``, and a group of files is written all or nothing.
+
+:func:`write_files` first writes every file to a temporary file beside its target; only when all are on disk are
+they renamed into place (an overwritten file is moved aside first and put back if a later rename fails). A failed
+run therefore leaves the output folders as they were, including folders it had to create.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from stego.errors import OutputError
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike | None] = (),
+                  overwrite: bool = False) -> list[Path]:
+    """Refuse (:class:`OutputError`) an output that is also an input or another output, an output that is a
+    folder, and an existing output unless ``overwrite``. Returns the outputs as Paths."""
+    targets = [Path(p).expanduser() for p in outputs]
+    sources = [Path(p).expanduser() for p in inputs if p is not None and not isinstance(p, (bytes, bytearray))]
+    for i, target in enumerate(targets):
+        clash = next((src for src in sources if _same_file(target, src)), None)
+        if clash is not None:
+            raise OutputError(f'output {target} is also an input ({clash}); choose another output name')
+        if any(_same_file(target, other) for other in targets[:i]):
+            raise OutputError(f'output {target} is given twice; choose distinct output names')
+        if target.is_dir():
+            raise OutputError(f'output {target} is a folder; give a file name')
+        if target.exists() and not overwrite:
+            raise OutputError(f'output {target} already exists; choose another name or pass --overwrite '
+                              f'(overwrite=True)')
+    return targets
+
+
+def write_files(contents: Mapping[Path, bytes], overwrite: bool = False) -> list[Path]:
+    """Write every ``path -> bytes`` item, all or nothing (see the module docstring); returns the paths."""
+    items = {Path(path).expanduser(): data for path, data in contents.items()}
+    targets = check_outputs(items, overwrite=overwrite)
+    created_dirs: list[Path] = []
+    temps: dict[Path, Path] = {}
+    backups: dict[Path, Path] = {}
+    placed: list[Path] = []
+    try:
+        for target in targets:
+            missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+            for folder in reversed(missing):
+                folder.mkdir()
+                created_dirs.append(folder)
+            fd, name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
+            temps[target] = Path(name)
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(items[target])
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(name, 0o644)
+        for target in targets:
+            if target.exists():
+                fd, name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.old', dir=target.parent)
+                os.close(fd)
+                os.replace(target, name)
+                backups[target] = Path(name)
+            os.replace(temps[target], target)
+            del temps[target]
+            placed.append(target)
+    except BaseException:
+        for target in reversed(placed):
+            target.unlink(missing_ok=True)
+        for target, backup in backups.items():
+            os.replace(backup, target)
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+        for folder in reversed(created_dirs):
+            with contextlib.suppress(OSError):      # not empty: something else wrote there meanwhile
+                folder.rmdir()
+        raise
+    for backup in backups.values():
+        backup.unlink(missing_ok=True)
+    return targets

@@ -1,0 +1,118 @@
+"""The receiver's side: reveal the N secrets of a stego, with or without its key, and write them safely."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from data.image_io import to_uint8
+from models.config import SizeError
+from models.invmihnet_model import InvMIHNetModel
+from stego.errors import CoverSizeError, KeyMismatchError
+from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb, resize_image, to_image, to_tensor
+from stego.key import StegoKey, pixels_sha256, weights_sha256
+from stego.outputs import check_outputs, write_files
+from stego.png import encode_png
+
+
+@dataclass
+class RevealResult:
+    """Revealed secrets (HxWx3 uint8 RGB, at their original sizes when a key was given, else at the stego size),
+    their output file names, and warnings (for example: the pixels differ from what hide wrote)."""
+    secrets: list[np.ndarray]
+    names: list[str]
+    warnings: list[str] = field(default_factory=list)
+    key: StegoKey | None = None
+
+
+def output_names(key: StegoKey | None, count: int) -> list[str]:
+    """``01_<stem>.png`` ... from the key's secret names (made safe as file names), else ``secret_01.png`` ..."""
+    if key is None:
+        return [f'secret_{i:02d}.png' for i in range(1, count + 1)]
+    names = []
+    for i, name in enumerate(key.secret_names, 1):
+        stem = re.sub(r'[^A-Za-z0-9._-]+', '_', Path(name.replace('\\', '/')).stem).strip('._')[:80]
+        names.append(f'{i:02d}_{stem}.png' if stem else f'secret_{i:02d}.png')
+    return names
+
+
+def reveal_tensor(model: InvMIHNetModel, stego: torch.Tensor, seed: int, from_float: bool = False) -> list[np.ndarray]:
+    """The N secrets (HWC float32 in [0, 1], at the stego size) revealed from a (1, 3, H, W) stego, the noise
+    drawn from a CPU generator seeded with ``seed`` (the same on every device)."""
+    revealed = model.reveal(stego, from_float=from_float, gaussian_scale=model.opt['test']['gaussian_scale'],
+                            generator=torch.Generator().manual_seed(seed)).secrets
+    return [to_image(r) for r in revealed]
+
+
+def restore_sizes(secrets: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Revealed float secrets resized to ``sizes`` and stored as uint8, as the receiver gets them."""
+    return [to_uint8(resize_image(s, h, w)) for s, (h, w) in zip(secrets, sizes)]
+
+
+def check_key(model: InvMIHNetModel, key: StegoKey) -> None:
+    """Raise :class:`KeyMismatchError` unless ``key`` was made with this model's configuration and weights."""
+    config = model.network_config
+    differences = key.config.differences(config)
+    if differences:
+        raise KeyMismatchError(f'the key was made with {key.config.describe()}, but the loaded model is '
+                               f'{config.describe()} ({"; ".join(differences)}); reveal with the option file and '
+                               f'checkpoints the stego was hidden with')
+    wrong = [name for name, net, expected in (('IIR', model.net.iir, key.iir_sha256),
+                                              ('IIH', model.net.iih, key.iih_sha256))
+             if weights_sha256(net) != expected]
+    if wrong:
+        raise KeyMismatchError(f'the loaded {" and ".join(wrong)} weights are not the ones the stego was hidden with '
+                               f'(sha256 differs from the key); reveal with the same checkpoints (--iir / --iih)')
+
+
+def reveal_image(model: InvMIHNetModel, stego: ImageSource, key: StegoKey | str | os.PathLike | None = None, *,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, seed: int = 0) -> RevealResult:
+    """Reveal the N secrets of a stego PNG file (or HxWx3 uint8 RGB array).
+
+    With a key (a :class:`StegoKey` or its file), the configuration, weights and stego size are checked first
+    (:class:`KeyMismatchError`), the secrets come back at their original sizes and names, and pixels that differ
+    from the ones hide wrote give a warning. Without a key the model's configuration is used and the secrets
+    come back at the stego size as ``secret_01.png`` ... ``seed`` seeds the reveal noise.
+    """
+    if key is not None and not isinstance(key, StegoKey):
+        key = StegoKey.load(key)
+    name = 'the stego array' if isinstance(stego, np.ndarray) else str(stego)
+    image, warnings = load_rgb(stego, 'stego', max_pixels, stego=True)
+    height, width = image.shape[:2]
+    if key is not None:
+        check_key(model, key)
+        if (height, width) != key.stego_size:
+            raise KeyMismatchError(f'the key is for a {key.stego_size[0]} x {key.stego_size[1]} (H x W) stego, but '
+                                   f'{name} is {height} x {width}: the key of another stego, or the stego was '
+                                   f'resized or cropped after hiding')
+    try:
+        model.network_config.check_size(height, width, what=f'stego {name}')
+    except SizeError as err:
+        raise CoverSizeError(f'{err}; was it resized or cropped after hiding?') from err
+    pixels = to_uint8(image)
+    if key is not None and pixels_sha256(pixels) != key.stego_sha256:
+        warnings.append(f'the pixels of {name} differ from the ones hide wrote (sha256 does not match the key): it '
+                        f'was re-encoded (for example saved as JPEG and back) or edited after hiding, so the revealed '
+                        f'secrets are probably noise')
+    revealed = reveal_tensor(model, to_tensor(image), seed)
+    sizes = key.secret_sizes if key is not None else [(height, width)] * model.network_config.num_images
+    return RevealResult(secrets=restore_sizes(revealed, sizes), names=output_names(key, len(revealed)),
+                        warnings=warnings, key=key)
+
+
+def write_secrets(result: RevealResult, out_dir: str | os.PathLike, overwrite: bool = False,
+                  inputs: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Write the revealed secrets as clean PNGs ``out_dir/<name>``, all or nothing.
+
+    Refuses (:class:`stego.errors.OutputError`) a target that is one of ``inputs`` and, unless ``overwrite``,
+    an existing file; on any error the folder is left as it was.
+    """
+    folder = Path(out_dir).expanduser()
+    targets = {folder / name: encode_png(secret) for name, secret in zip(result.names, result.secrets)}
+    check_outputs(targets, inputs, overwrite)
+    return write_files(targets, overwrite)
