@@ -42,7 +42,7 @@ def main() -> None:
     opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
     h, w = (args.size * 2)[:2]
     try:
-        NetworkConfig.from_options(opt).check_size(h, w, what='--size')
+        NetworkConfig.from_options(opt).check_size(h, w, what='--size: image')
     except ValueError as err:
         parser.error(str(err))
     device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])

@@ -226,7 +226,7 @@ class StegDataset(Dataset):
     def _parse_gt_size(self, value: Any) -> int:
         option = f"{self.opt_key}.GT_size"
         size = _positive_int(value, option)
-        NetworkConfig.of_grid(self.scale_h, self.scale_w).check_size(size, size, what=option)
+        NetworkConfig.of_grid(self.scale_h, self.scale_w).check_size(size, size, what=f'{option}: crop')
         return size
 
     def _parse_center_crop(self, value: Any) -> tuple[int, int] | None:

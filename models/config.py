@@ -124,13 +124,13 @@ class NetworkConfig:
         mh, mw = self.size_multiple
         return max(mh, -(-height // mh) * mh), max(mw, -(-width // mw) * mw)
 
-    def check_size(self, height: int, width: int, what: str = 'image size') -> None:
+    def check_size(self, height: int, width: int, what: str = 'image') -> None:
         """Raise :class:`SizeError` (naming ``what`` and nearby valid sizes) unless H x W is valid."""
         if self.valid_size(height, width):
             return
         mh, mw = self.size_multiple
         near_h, near_w = max(mh, height - height % mh), max(mw, width - width % mw)
         raise SizeError(
-            f'{what} {height} x {width} (H x W) does not fit a {self.scale_h} x {self.scale_w} grid: height '
+            f'{what} size {height} x {width} (H x W) does not fit a {self.scale_h} x {self.scale_w} grid: height '
             f'must be a multiple of {mh} and width a multiple of {mw} (2 x scale_H, 2 x scale_W), for example '
             f'{near_h} x {near_w} or {near_h + mh} x {near_w + mw}')

@@ -202,8 +202,8 @@ class InvMIHNetModel:
         self.backward(losses)
         clip = self.train_opt['gradient_clipping']
         if clip:
-            nn.utils.clip_grad_norm_(self.net.iir.parameters(), clip)
-            nn.utils.clip_grad_norm_(self.net.iih.parameters(), clip)
+            for optimizer in self.optimizers:
+                nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g['params']], clip)
         for optimizer in self.optimizers:
             optimizer.step()
         return values

@@ -320,7 +320,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
             if ds['GT_size'] is None:
                 raise OptionError(f'{source}: missing required key datasets.{phase_key}.GT_size')
             try:
-                config.check_size(ds['GT_size'], ds['GT_size'], what=f'datasets.{phase_key}.GT_size')
+                config.check_size(ds['GT_size'], ds['GT_size'], what=f'datasets.{phase_key}.GT_size: crop')
             except SizeError as err:
                 raise OptionError(f'{source}: {err}') from None
         opt['datasets'][phase_key] = ds

@@ -122,6 +122,6 @@ def test_channels_other_than_rgb_are_refused(tmp_path, key):
 def test_crop_size_rule_comes_from_the_network_configuration(tmp_path):
     opt = _train_opt()
     opt['datasets']['train']['GT_size'] = 146
-    with pytest.raises(OptionError, match=r'datasets\.train\.GT_size 146 x 146 \(H x W\) does not fit a 2 x 2 grid.*'
-                                          r'for example 144 x 144 or 148 x 148'):
+    with pytest.raises(OptionError, match=r'datasets\.train\.GT_size: crop size 146 x 146 \(H x W\) does not fit '
+                                          r'a 2 x 2 grid.*for example 144 x 144 or 148 x 148'):
         parse(_write(tmp_path, opt), is_train=True)
