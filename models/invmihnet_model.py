@@ -143,7 +143,8 @@ class InvMIHNetModel:
 
     def compute_losses(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, torch.Tensor]:
         """The training forward and losses on one batch of N + 1 images (image 0 the cover)."""
-        out = self.net_train(gt.to(self.device), gaussian_scale=self.train_opt['gaussian_scale'])
+        out = self.net_train(gt.to(self.device), gaussian_scale=self.train_opt['gaussian_scale'],
+                             reveal_from=self.train_opt['reveal_from'])
         return self.loss(out, lq[1:].to(self.device))
 
     def backward(self, losses: dict[str, torch.Tensor]) -> None:

@@ -108,6 +108,7 @@ SCHEMA: dict[str, Any] = {
         'gradient_clipping': ((float, type(None)), 10.0),
         'gaussian_scale': (float, 1.0),
         'two_pass_backward': (bool, False),
+        'reveal_from': (str, 'float'),
     },
     'test': {
         'reveal_from': (str, 'png'),
@@ -134,6 +135,7 @@ CHOICES = {
     'train.lr_scheme': ('MultiStepLR', 'CosineAnnealingLR_Restart'),
     'train.pixel_criterion_forw': ('l2',),
     'train.pixel_criterion_back': ('l1',),
+    'train.reveal_from': ('float', 'png'),
     'test.reveal_from': ('png', 'float'),
     'datasets.*.mode': ('Steg', 'LQGT'),
     'datasets.*.on_corrupt': ('error', 'skip'),
