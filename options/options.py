@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from models.distortions import DistortionError, parse_distortion, parse_training_distortions
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,6 +111,7 @@ SCHEMA: dict[str, Any] = {
         'gaussian_scale': (float, 1.0),
         'two_pass_backward': (bool, False),
         'reveal_from': (str, 'float'),
+        'distortions': (list, []),
     },
     'test': {
         'reveal_from': (str, 'png'),
@@ -116,6 +119,7 @@ SCHEMA: dict[str, Any] = {
         'gaussian_scale': (float, 1.0),
         'center_crop': ((int, list, type(None)), None),
         'save_images': (bool, True),
+        'attacks': (list, ['none']),
     },
     'logger': {
         'print_freq': (int, 100),
@@ -222,6 +226,25 @@ def _check_choices(opt: dict, source: str) -> None:
                                   f'got {node[parts[-1]]!r}')
 
 
+def _check_distortions(opt: dict, source: str) -> None:
+    """``train.distortions`` and ``test.attacks`` hold valid distortion names (see ``models.distortions``)."""
+    try:
+        if opt.get('train'):
+            parse_training_distortions(opt['train']['distortions'], 'train.distortions')
+        attacks = opt['test']['attacks']
+        if not attacks:
+            raise DistortionError('test.attacks must list at least one attack (none: the clean stego)')
+        for index, name in enumerate(attacks):
+            try:
+                parse_distortion(name)
+            except DistortionError as err:
+                raise DistortionError(f'test.attacks[{index}]: {err}') from None
+        if len(set(attacks)) != len(attacks):
+            raise DistortionError(f'test.attacks lists an attack twice: {attacks}')
+    except DistortionError as err:
+        raise OptionError(f'{source}: {err}') from None
+
+
 def _resolve_path(value: str | None, option_dir: Path) -> str | None:
     if value is None or value == 'auto':
         return value
@@ -306,6 +329,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
                                   f'of {mh} and of {mw} (2 x scale_H, 2 x scale_W) so the tiles split evenly')
         opt['datasets'][phase_key] = ds
     _check_choices(opt, source)
+    _check_distortions(opt, source)
 
     if is_train and 'train' not in opt['datasets']:
         raise OptionError(f'{source}: missing required key datasets.train')
