@@ -10,8 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
+from torch.utils.data import DataLoader
 
 from data import create_dataloader, create_dataset
 from data.image_io import save_image
@@ -19,9 +18,8 @@ from models import create_model
 from models.checkpoint import CheckpointError
 from options import OptionError, dict_to_yaml, parse
 from utils.device import select_device
-from utils.evaluation import evaluate_batch
+from utils.evaluation import BatchEvaluation, OnImageSet, evaluate_dataset
 from utils.logger import setup_logger
-from utils.metrics import MetricTable
 
 LOG = 'invmihnet'
 TABLE_KEYS = ('stego_psnr', 'stego_ssim', 'stego_psnr_y', 'secret_psnr', 'secret_ssim', 'secret_psnr_y',
@@ -38,34 +36,40 @@ def _stem(path: str) -> str:
     return Path(path).stem
 
 
-def test_dataset(model, opt: dict, ds_opt: dict, log: logging.Logger) -> dict[str, float]:
+def _image_saver(out_dir: Path) -> OnImageSet:
+    """Save every image set under ``out_dir/{cover,steg,secret,secret_recover}/b<index>_...png``."""
+    def save(index: int, batch: dict, result: BatchEvaluation) -> None:
+        names = [_stem(p) for p in batch['GT_path']]
+        prefix = f'b{index:04d}_'
+        save_image(result.cover, out_dir / 'cover' / f'{prefix}{names[0]}.png')
+        save_image(result.stego, out_dir / 'steg' / f'{prefix}{names[0]}.png')
+        for i, (name, secret, recovered) in enumerate(zip(names[1:], result.secrets, result.recovered), 1):
+            save_image(secret, out_dir / 'secret' / f'{prefix}{i:02d}_{name}.png')
+            save_image(recovered, out_dir / 'secret_recover' / f'{prefix}{i:02d}_{name}.png')
+    return save
+
+
+def create_test_loaders(opt: dict) -> dict[str, tuple[dict, DataLoader]]:
+    """(dataset options, loader) of every ``datasets.test_*`` entry, by dataset name; ``test.center_crop``
+    applies where the dataset sets none."""
+    loaders = {}
+    for ds_opt in opt['datasets'].values():
+        if ds_opt['phase'] != 'test':
+            continue
+        if ds_opt['center_crop'] is None:
+            ds_opt = {**ds_opt, 'center_crop': opt['test']['center_crop']}
+        loaders[ds_opt['name']] = (ds_opt, create_dataloader(create_dataset(ds_opt), ds_opt, opt['num_images']))
+    return loaders
+
+
+def test_dataset(model, opt: dict, ds_opt: dict, loader: DataLoader, log: logging.Logger) -> dict[str, float]:
     """Evaluate one dataset; returns the mean metrics (also written to metrics.json)."""
     test_opt = opt['test']
-    if ds_opt['center_crop'] is None:
-        ds_opt = {**ds_opt, 'center_crop': test_opt['center_crop']}
-    dataset = create_dataset(ds_opt)
-    loader = create_dataloader(dataset, ds_opt, opt['num_images'])
     out_dir = Path(opt['path']['results_root']) / ds_opt['name']
-    generator = torch.Generator().manual_seed(test_opt['seed'] if test_opt['seed'] is not None else 0)
-    table = MetricTable()
     log.info('Testing %s: %d images, %d image sets of %d, revealing from the %s stego', ds_opt['name'],
-             len(dataset), len(loader), opt['num_images'] + 1, test_opt['reveal_from'])
-    limit = ds_opt['max_batches']
-    for index, batch in enumerate(tqdm(loader, desc=ds_opt['name'], total=len(loader) if limit is None
-                                       else min(limit, len(loader)))):
-        if limit is not None and index >= limit:
-            break
-        result = evaluate_batch(model, batch['GT'], test_opt['reveal_from'], test_opt['gaussian_scale'],
-                                generator)
-        table.add(result.metrics, index)
-        if test_opt['save_images']:
-            names = [_stem(p) for p in batch['GT_path']]
-            prefix = f'b{index:04d}_'
-            save_image(result.cover, out_dir / 'cover' / f'{prefix}{names[0]}.png')
-            save_image(result.stego, out_dir / 'steg' / f'{prefix}{names[0]}.png')
-            for i, (name, secret, recovered) in enumerate(zip(names[1:], result.secrets, result.recovered), 1):
-                save_image(secret, out_dir / 'secret' / f'{prefix}{i:02d}_{name}.png')
-                save_image(recovered, out_dir / 'secret_recover' / f'{prefix}{i:02d}_{name}.png')
+             len(loader.dataset), len(loader), opt['num_images'] + 1, test_opt['reveal_from'])
+    table = evaluate_dataset(model, loader, test_opt, ds_opt['max_batches'],
+                             _image_saver(out_dir) if test_opt['save_images'] else None, desc=ds_opt['name'])
     table.save(out_dir)
     log.info('%s (%d image sets):\n%s', ds_opt['name'], len(table), table.format_table(TABLE_KEYS))
     log.info('Results and metrics.csv / metrics.json in %s', out_dir)
@@ -73,18 +77,23 @@ def test_dataset(model, opt: dict, ds_opt: dict, log: logging.Logger) -> dict[st
 
 
 def run(opt: dict) -> dict[str, dict[str, float]]:
-    """Evaluate every ``datasets.test_*`` entry; returns the mean metrics per dataset name."""
+    """Evaluate every ``datasets.test_*`` entry; returns the mean metrics per dataset name.
+
+    The model and every test set are built first: a missing checkpoint or dataset stops the run before
+    ``results/<name>/`` is created.
+    """
+    log = setup_logger(LOG)
+    device = select_device(opt['gpu_ids'])
+    model = create_model(opt, device)
+    loaders = create_test_loaders(opt)
     results_root = Path(opt['path']['results_root'])
     results_root.mkdir(parents=True, exist_ok=True)
     log = setup_logger(LOG, results_root / f'test_{opt["name"]}.log')
     (results_root / 'options.yml').write_text(dict_to_yaml(opt), encoding='utf-8')
-    device = select_device(opt['gpu_ids'])
-    model = create_model(opt, device)
     log.info('%s on %s', model.config, device)
     if not opt['path']['pretrain_model_G'] or not opt['path']['pretrain_model_H']:
         log.warning('path.pretrain_model_G / pretrain_model_H not set: testing untrained networks')
-    return {ds['name']: test_dataset(model, opt, ds, log)
-            for ds in opt['datasets'].values() if ds['phase'] == 'test'}
+    return {name: test_dataset(model, opt, ds_opt, loader, log) for name, (ds_opt, loader) in loaders.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,23 +10,26 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader
+from torchvision.utils import make_grid
 from tqdm import tqdm
 
 from data import create_dataloader, create_dataset
 from data.image_io import save_image
 from models import create_model
 from models.checkpoint import CheckpointError
-from models.invmihnet_model import InvMIHNetModel, NonFiniteLossError, set_rng_states
+from models.invmihnet_model import InvMIHNetModel, NonFiniteLossError, rng_states, set_rng_states
 from options import OptionError, dict_to_yaml, parse
 from utils.device import select_device
-from utils.evaluation import evaluate_batch
+from utils.evaluation import BatchEvaluation, evaluate_dataset
 from utils.logger import archive_existing, setup_logger
-from utils.metrics import MetricTable
 
 LOG = 'invmihnet'
 
@@ -69,73 +72,65 @@ def find_resume_state(opt: dict) -> str | None:
     return str(states[-1]) if states else None
 
 
-def validate(model: InvMIHNetModel, loader, opt: dict, current_step: int, log: logging.Logger,
-             tb_writer=None) -> dict[str, float]:
-    """Metrics on the validation set (revealing from the 8-bit stego); sample images of the first set."""
-    test_opt = opt['test']
-    generator = torch.Generator().manual_seed(test_opt['seed'] or 0)
-    table = MetricTable()
-    max_batches = opt['datasets']['val']['max_batches']
-    out_dir = Path(opt['path']['val_images']) / str(current_step)
-    for index, batch in enumerate(loader):
-        if max_batches is not None and index >= max_batches:
-            break
-        result = evaluate_batch(model, batch['GT'], 'png', test_opt['gaussian_scale'], generator)
-        table.add(result.metrics, index)
-        if index == 0:
-            save_image(result.cover, out_dir / 'cover.png')
-            save_image(result.stego, out_dir / 'stego.png')
-            for i, (secret, recovered) in enumerate(zip(result.secrets, result.recovered), 1):
-                save_image(secret, out_dir / f'secret_{i:02d}.png')
-                save_image(recovered, out_dir / f'secret_recover_{i:02d}.png')
-            if tb_writer is not None:
-                tb_writer.add_image('val/stego', result.stego, current_step, dataformats='HWC')
-                tb_writer.add_image('val/secret_recover_01', result.recovered[0], current_step, dataformats='HWC')
-    means = table.means()
-    log.info('<iter:%8d> validation: stego PSNR %.2f dB (Y %.2f), SSIM %.4f | secret PSNR %.2f dB (Y %.2f), '
-             'SSIM %.4f', current_step, means['stego_psnr'], means['stego_psnr_y'], means['stego_ssim'],
-             means['secret_psnr'], means['secret_psnr_y'], means['secret_ssim'])
-    if tb_writer is not None:
-        for key, value in means.items():
-            tb_writer.add_scalar(f'val/{key}', value, current_step)
-    return means
+def read_training_state(path: str) -> dict[str, Any]:
+    """A training state written by :meth:`InvMIHNetModel.save_training_state`; CheckpointError otherwise."""
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # a damaged or foreign file: torch raises many types
+        raise CheckpointError(f'cannot read training state {path}: {err}') from err
+    if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers', 'rng'} <= set(state):
+        raise CheckpointError(f'{path} is not a training state written by this train.py')
+    return state
 
 
-def check_replicas_identical(model: InvMIHNetModel, world_size: int, log: logging.Logger) -> None:
-    """Every rank must hold the same weights after distributed training; raises if they differ."""
-    flat = torch.cat([p.detach().flatten().double().cpu() for p in model.net.parameters()])
-    fingerprint = torch.stack([flat.sum(), (flat * torch.arange(flat.numel(), dtype=torch.float64)).sum()])
-    gathered = [torch.zeros_like(fingerprint) for _ in range(world_size)]
-    dist.all_gather_object(gathered, fingerprint)
-    if any(not torch.equal(g, gathered[0]) for g in gathered):
-        raise RuntimeError(f'weights differ across ranks: {[g.tolist() for g in gathered]}')
-    log.info('Weights identical on all %d ranks', world_size)
+@dataclass
+class TrainingRun:
+    """Everything one training process works with; ``step`` and ``epoch`` advance as it trains."""
+    opt: dict
+    rank: int
+    world_size: int
+    log: logging.Logger
+    model: InvMIHNetModel
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    tb_writer: Any
+    step: int = 0
+    epoch: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
 
 
-def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None = None) -> InvMIHNetModel:
-    """The training loop; returns the trained model."""
-    distributed = world_size > 1
-    paths = opt['path']
-    resume_path = find_resume_state(opt)
-    train_opt = opt['train']
-    seed = train_opt['manual_seed'] if train_opt['manual_seed'] is not None else random.randint(1, 10000)
+# ------------------------------------------------------------------ set-up and resume
+def agree_on_seed(opt: dict, distributed: bool) -> int:
+    """``train.manual_seed``, or a random one that rank 0 draws and every rank receives."""
+    seed = opt['train']['manual_seed']
+    seed = seed if seed is not None else random.randint(1, 10000)
     if distributed:
         shared = [seed]
         dist.broadcast_object_list(shared, src=0)
         seed = shared[0]
-    # Datasets first: a bad dataroot stops the run before any experiment folder is touched.
-    train_ds_opt = opt['datasets']['train']
-    train_set = create_dataset(train_ds_opt)
-    train_loader = create_dataloader(train_set, train_ds_opt, opt['num_images'], dist=distributed, seed=seed,
-                                     rank=rank, world_size=world_size)
-    sampler = train_loader.sampler
-    batches_per_epoch = len(train_loader)
+    return seed
+
+
+def create_loaders(opt: dict, seed: int, rank: int, world_size: int) -> tuple[DataLoader, DataLoader | None]:
+    """The training loader (this rank's share) and, on rank 0, the validation loader."""
+    train_opt = opt['datasets']['train']
+    train_loader = create_dataloader(create_dataset(train_opt), train_opt, opt['num_images'], dist=world_size > 1,
+                                     seed=seed, rank=rank, world_size=world_size)
     val_loader = None
     if 'val' in opt['datasets'] and rank == 0:
-        val_set = create_dataset(opt['datasets']['val'])
-        val_loader = create_dataloader(val_set, opt['datasets']['val'], opt['num_images'], seed=seed)
+        val_opt = opt['datasets']['val']
+        val_loader = create_dataloader(create_dataset(val_opt), val_opt, opt['num_images'], seed=seed)
+    return train_loader, val_loader
+
+
+def prepare_experiment(opt: dict, rank: int, distributed: bool, fresh: bool) -> logging.Logger:
+    """Folders, logger and a copy of the options; a fresh run first moves an existing experiment aside."""
+    paths = opt['path']
     moved = None
-    if rank == 0 and resume_path is None:
+    if rank == 0 and fresh:
         moved = archive_existing(paths['experiments_root'])
         for key in ('experiments_root', 'models', 'training_state', 'val_images'):
             Path(paths[key]).mkdir(parents=True, exist_ok=True)
@@ -147,84 +142,182 @@ def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None 
             log.info('Moved the existing experiment folder aside to %s', moved)
         (Path(paths['experiments_root']) / f'options_{time.strftime("%y%m%d-%H%M%S")}.yml').write_text(
             dict_to_yaml(opt), encoding='utf-8')
-    device = select_device(opt['gpu_ids'], local_rank if distributed else None)
-    seed_everything(seed)
-    log.info('Device %s, world size %d, seed %d', device, world_size, seed)
-    log.info('Training images: %d, %d image sets per epoch per rank', len(train_set), batches_per_epoch)
+    return log
 
+
+def restore_rng(state: dict[str, Any], rank: int, world_size: int, log: logging.Logger) -> None:
+    """This rank's saved RNG state. A state saved by a different number of processes cannot give every rank
+    its own: the ranks keep their fresh ``seed + rank`` streams (a statistically, not bitwise, identical
+    resume)."""
+    per_rank = state.get('rng_ranks')
+    if world_size == 1:
+        set_rng_states(state['rng'])
+    elif per_rank is not None and len(per_rank) == world_size:
+        set_rng_states(per_rank[rank])
+    else:
+        log.warning('The training state holds RNG states of %d process(es), this run has %d: every rank '
+                    'continues from its own seed + rank stream, so the resume is statistically, not bitwise, '
+                    'identical', 1 if per_rank is None else len(per_rank), world_size)
+
+
+def setup_run(opt: dict, rank: int, world_size: int, local_rank: int | None) -> TrainingRun:
+    """Seeds, data, experiment folder, logger, model, and the resumed training state when there is one."""
+    distributed = world_size > 1
+    resume_path = find_resume_state(opt)
+    seed = agree_on_seed(opt, distributed)
+    # Datasets first: a bad dataroot stops the run before any experiment folder is touched.
+    train_loader, val_loader = create_loaders(opt, seed, rank, world_size)
+    log = prepare_experiment(opt, rank, distributed, fresh=resume_path is None)
+    device = select_device(opt['gpu_ids'], local_rank if distributed else None)
+    seed_everything(seed + rank)
+    log.info('Device %s, world size %d, seed %d (+ rank)', device, world_size, seed)
+    log.info('Training images: %d, %d image sets per epoch per rank', len(train_loader.dataset),
+             len(train_loader))
     state = None
     if resume_path is not None:
-        try:
-            state = torch.load(resume_path, map_location='cpu', weights_only=True)
-        except Exception as err:  # a damaged or foreign file: torch raises many types
-            raise CheckpointError(f'cannot read training state {resume_path}: {err}') from err
-        if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers', 'rng'} <= set(state):
-            raise CheckpointError(f'{resume_path} is not a training state written by this train.py')
-        models_dir = Path(paths['models'])
+        state = read_training_state(resume_path)
+        models_dir = Path(opt['path']['models'])
         opt['path'].update(pretrain_model_G=str(models_dir / f'IIR_{state["iter"]}.pth'),
                            pretrain_model_H=str(models_dir / f'IIH_{state["iter"]}.pth'), strict_load=True)
     model = create_model(opt, device, dist=distributed)
     log.info('%s: %s parameters in IIR, %s in IIH', model.config,
              f'{sum(p.numel() for p in model.net.iir.parameters()):,}',
              f'{sum(p.numel() for p in model.net.iih.parameters()):,}')
-    current_step = 0
-    if state is not None:
-        model.resume_training(state)
-        current_step = state['iter']
-        set_rng_states(state['rng'])
-        log.info('Resumed from %s at iteration %d (epoch %d)', resume_path, current_step, state['epoch'])
-
     tb_writer = None
     if opt['use_tb_logger'] and rank == 0:
         from torch.utils.tensorboard import SummaryWriter
-        tb_writer = SummaryWriter(log_dir=paths['tb_logger'])
+        tb_writer = SummaryWriter(log_dir=opt['path']['tb_logger'])
+    run = TrainingRun(opt, rank, world_size, log, model, train_loader, val_loader, tb_writer)
+    if state is not None:
+        model.resume_training(state)
+        restore_rng(state, rank, world_size, log)
+        run.step = state['iter']
+        log.info('Resumed from %s at iteration %d (epoch %d)', resume_path, run.step, state['epoch'])
+    run.epoch = run.step // len(train_loader)
+    return run
 
-    total_iters = train_opt['niter']
-    logger_opt = opt['logger']
-    progress = tqdm(total=total_iters, initial=current_step, disable=rank != 0, dynamic_ncols=True,
-                    desc='train', file=sys.stderr)
-    epoch = current_step // batches_per_epoch
+
+# ------------------------------------------------------------------ the loop
+def training_loop(run: TrainingRun) -> None:
+    """Train from ``run.step`` to ``train.niter``: log, validate and save at their frequencies."""
+    train_opt, logger_opt = run.opt['train'], run.opt['logger']
+    total_iters, batches_per_epoch = train_opt['niter'], len(run.train_loader)
+    progress = tqdm(total=total_iters, initial=run.step, disable=run.rank != 0, dynamic_ncols=True, desc='train',
+                    file=sys.stderr)
     try:
-        while current_step < total_iters:
-            sampler.set_epoch(epoch, current_step - epoch * batches_per_epoch)
-            for batch in train_loader:
-                current_step += 1
-                losses = model.optimize_parameters(batch['GT'], batch['LQ'])
-                model.update_learning_rate(current_step, train_opt['warmup_iter'])
+        while run.step < total_iters:
+            run.train_loader.sampler.set_epoch(run.epoch, run.step - run.epoch * batches_per_epoch)
+            for batch in run.train_loader:
+                run.step += 1
+                losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
+                run.model.update_learning_rate(run.step, train_opt['warmup_iter'])
                 progress.update(1)
                 progress.set_postfix(loss=f'{losses["total"]:.4g}')
-                if current_step % logger_opt['print_freq'] == 0 or current_step == total_iters:
-                    lrs = model.learning_rates()
-                    log.info('<epoch:%3d, iter:%8d, lr_G:%.3e, lr_H:%.3e> %s', epoch, current_step, lrs['lr_G'],
-                             lrs['lr_H'], ' '.join(f'{k}: {v:.4e}' for k, v in losses.items()))
-                    if tb_writer is not None:
-                        for key, value in {**losses, **lrs}.items():
-                            tb_writer.add_scalar(f'train/{key}', value, current_step)
-                if val_loader is not None and current_step % train_opt['val_freq'] == 0:
-                    validate(model, val_loader, opt, current_step, log, tb_writer)
-                if rank == 0 and current_step % logger_opt['save_checkpoint_freq'] == 0:
-                    model.save(current_step)
-                    model.save_training_state(epoch, current_step)
-                    log.info('Saved models and training state at iteration %d', current_step)
-                if current_step >= total_iters:
+                if run.step % logger_opt['print_freq'] == 0 or run.step == total_iters:
+                    log_losses(run, losses)
+                if run.val_loader is not None and run.step % train_opt['val_freq'] == 0:
+                    validate(run)
+                if run.step % logger_opt['save_checkpoint_freq'] == 0:
+                    save_checkpoint(run)
+                if run.step >= total_iters:
                     break
-            epoch += 1
+            run.epoch += 1
     except NonFiniteLossError as err:
-        log.error('Stopped at iteration %d: %s. The last saved checkpoint in %s is intact.', current_step + 1,
-                  err, paths['models'])
+        run.log.error('Stopped at iteration %d: %s. The last saved checkpoint in %s is intact.', run.step, err,
+                      run.opt['path']['models'])
         raise
     finally:
         progress.close()
-        if tb_writer is not None:
-            tb_writer.close()
-    if distributed:
-        check_replicas_identical(model, world_size, log)
-    if rank == 0:
-        model.save(current_step)
-        model.save('latest')
-        model.save_training_state(epoch, current_step)
-        log.info('Training finished at iteration %d; models in %s', current_step, paths['models'])
-    return model
+
+
+def log_losses(run: TrainingRun, losses: dict[str, float]) -> None:
+    """Every loss term and both learning rates to the log and TensorBoard."""
+    lrs = run.model.learning_rates()
+    run.log.info('<epoch:%3d, iter:%8d, lr_G:%.3e, lr_H:%.3e> %s', run.epoch, run.step, lrs['lr_G'], lrs['lr_H'],
+                 ' '.join(f'{k}: {v:.4e}' for k, v in losses.items()))
+    if run.tb_writer is not None:
+        for key, value in {**losses, **lrs}.items():
+            run.tb_writer.add_scalar(f'train/{key}', value, run.step)
+
+
+# ------------------------------------------------------------------ validation
+def validate(run: TrainingRun) -> dict[str, float]:
+    """The evaluation of test.py on the validation set; the first image set's images are saved under
+    ``val_images/<iter>/`` and, as one grid (cover, stego, secrets, recovered secrets), sent to TensorBoard."""
+    out_dir = Path(run.opt['path']['val_images']) / str(run.step)
+
+    def save_first(index: int, batch: dict, result: BatchEvaluation) -> None:
+        if index:
+            return
+        save_image(result.cover, out_dir / 'cover.png')
+        save_image(result.stego, out_dir / 'stego.png')
+        for i, (secret, recovered) in enumerate(zip(result.secrets, result.recovered), 1):
+            save_image(secret, out_dir / f'secret_{i:02d}.png')
+            save_image(recovered, out_dir / f'secret_recover_{i:02d}.png')
+        if run.tb_writer is not None:
+            images = [result.cover, result.stego, *result.secrets, *result.recovered]
+            grid = make_grid([torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images],
+                             nrow=2 + len(result.secrets), padding=2)
+            run.tb_writer.add_image('val/cover_stego_secrets_recovered', grid, run.step)
+
+    means = evaluate_dataset(run.model, run.val_loader, run.opt['test'], run.opt['datasets']['val']['max_batches'],
+                             save_first).means()
+    run.log.info('<iter:%8d> validation: stego PSNR %.2f dB (Y %.2f), SSIM %.4f | secret PSNR %.2f dB (Y %.2f), '
+                 'SSIM %.4f', run.step, means['stego_psnr'], means['stego_psnr_y'], means['stego_ssim'],
+                 means['secret_psnr'], means['secret_psnr_y'], means['secret_ssim'])
+    if run.tb_writer is not None:
+        for key, value in means.items():
+            run.tb_writer.add_scalar(f'val/{key}', value, run.step)
+    return means
+
+
+# ------------------------------------------------------------------ saving
+def gather_rng_states(run: TrainingRun) -> list[dict[str, Any]] | None:
+    """Every rank's RNG states, in rank order, on every rank (None in a single process)."""
+    if not run.distributed:
+        return None
+    gathered: list[Any] = [None] * run.world_size
+    dist.all_gather_object(gathered, rng_states())
+    return gathered
+
+
+def save_checkpoint(run: TrainingRun, final: bool = False) -> None:
+    """Models and training state (with every rank's RNG states) at ``run.step``; ``final`` adds the
+    ``latest`` models. Every rank calls it; rank 0 writes."""
+    per_rank_rng = gather_rng_states(run)
+    if run.rank != 0:
+        return
+    run.model.save(run.step)
+    if final:
+        run.model.save('latest')
+    run.model.save_training_state(run.epoch, run.step, per_rank_rng)
+    run.log.info('Saved models and training state at iteration %d', run.step)
+
+
+def check_replicas_identical(run: TrainingRun) -> None:
+    """Every rank must hold the same weights after distributed training; raises if they differ."""
+    flat = torch.cat([p.detach().flatten().double().cpu() for p in run.model.net.parameters()])
+    fingerprint = torch.stack([flat.sum(), (flat * torch.arange(flat.numel(), dtype=torch.float64)).sum()])
+    gathered = [torch.zeros_like(fingerprint) for _ in range(run.world_size)]
+    dist.all_gather_object(gathered, fingerprint)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError(f'weights differ across ranks: {[g.tolist() for g in gathered]}')
+    run.log.info('Weights identical on all %d ranks', run.world_size)
+
+
+def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None = None) -> InvMIHNetModel:
+    """Set up (or resume) a run, train it to ``train.niter`` and save it; returns the trained model."""
+    run = setup_run(opt, rank, world_size, local_rank)
+    try:
+        training_loop(run)
+    finally:
+        if run.tb_writer is not None:
+            run.tb_writer.close()
+    if run.distributed:
+        check_replicas_identical(run)
+    save_checkpoint(run, final=True)
+    run.log.info('Training finished at iteration %d; models in %s', run.step, opt['path']['models'])
+    return run.model
 
 
 def main(argv: list[str] | None = None) -> None:

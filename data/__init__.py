@@ -83,8 +83,9 @@ def create_dataloader(dataset: Dataset, dataset_opt: dict, num_images: int, dist
     ``seed`` the order is seeded from torch's global generator.
     Val/test: dataset order, last incomplete batch dropped, no worker processes unless
     ``n_workers`` is given. With ``seed`` the workers' ``random``/numpy seeds are
-    reproducible too; without worker processes the crops use the process-wide ``random``
-    state, which the caller seeds.
+    reproducible too (from ``seed + rank``, so that ranks crop differently); without
+    worker processes the crops use the process-wide ``random`` state, which the caller
+    seeds.
     """
     opt_key = dataset_opt.get("opt_key") or "dataset"
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
@@ -95,19 +96,19 @@ def create_dataloader(dataset: Dataset, dataset_opt: dict, num_images: int, dist
     if num_workers < 0:
         raise ValueError(f"{opt_key}.n_workers must be >= 0, got {num_workers}")
 
-    generator = None
-    if seed is not None:
-        generator = torch.Generator()
-        generator.manual_seed(seed)
-
     sampler = None
-    replicas = 1
+    replicas, my_rank = 1, 0
     if phase == "train":
         replicas, my_rank = _replicas(dist, rank, world_size)
         order_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
         sampler = ResumableSampler(len(dataset), batch_size, shuffle=dataset_opt.get("use_shuffle", True),
                                    seed=order_seed,
                                    num_replicas=replicas, rank=my_rank)
+
+    generator = None
+    if seed is not None:
+        generator = torch.Generator()
+        generator.manual_seed(seed + my_rank)
 
     if len(dataset) < batch_size * replicas:
         shared = f" shared by {replicas} processes" if replicas > 1 else ""

@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as torch_dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -109,12 +111,16 @@ class InvMIHNetModel:
         save_iih(self.net.iih, iih_path)
         return iir_path, iih_path
 
-    def save_training_state(self, epoch: int, current_step: int) -> Path:
-        """Write ``training_state/<iter>.state``: optimizers, schedulers, iteration, epoch and RNG states."""
+    def save_training_state(self, epoch: int, current_step: int,
+                            rng_ranks: list[dict[str, Any]] | None = None) -> Path:
+        """Write ``training_state/<iter>.state``: optimizers, schedulers, iteration, epoch and this process's
+        RNG states (``rng``); under distributed training also every rank's, in rank order (``rng_ranks``)."""
         state = {'epoch': epoch, 'iter': current_step, 'config': self.config,
                  'optimizers': [o.state_dict() for o in self.optimizers],
                  'schedulers': [s.state_dict() for s in self.schedulers],
                  'rng': rng_states()}
+        if rng_ranks is not None:
+            state['rng_ranks'] = rng_ranks
         path = Path(self.opt['path']['training_state']) / f'{current_step}.state'
         atomic_save(state, path)
         return path
@@ -160,6 +166,28 @@ class InvMIHNetModel:
         else:
             losses['total'].backward()
 
+    def check_finite(self, values: dict[str, float]) -> None:
+        """Raise :class:`NonFiniteLossError` naming the NaN or infinite loss terms.
+
+        Under distributed training the ranks first agree, with one all-reduce of a (rank x term) flag table,
+        so that a non-finite loss on any rank stops every rank (none is left waiting in the gradient
+        all-reduce) with the same message.
+        """
+        names = list(values)
+        flags = torch.tensor([[not math.isfinite(values[k]) for k in names]], dtype=torch.float32)
+        if self.dist:
+            table = torch.zeros(torch_dist.get_world_size(), len(names), device=self.device)
+            table[torch_dist.get_rank()] = flags[0].to(self.device)
+            torch_dist.all_reduce(table)
+            flags = table.cpu()
+        if not flags.any():
+            return
+        bad = [k for j, k in enumerate(names) if flags[:, j].any() and k != 'total'] or ['total']
+        if not self.dist:
+            raise NonFiniteLossError(f'non-finite loss term(s) {bad}: ' + ', '.join(f'{k}={values[k]}' for k in bad))
+        ranks = [r for r in range(flags.shape[0]) if flags[r].any()]
+        raise NonFiniteLossError(f'non-finite loss term(s) {bad} on rank(s) {ranks}')
+
     def optimize_parameters(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, float]:
         """One training step: losses, backward, per-network gradient clipping, both optimizers step.
 
@@ -169,10 +197,7 @@ class InvMIHNetModel:
             optimizer.zero_grad(set_to_none=True)
         losses = self.compute_losses(gt, lq)
         values = {k: v.item() for k, v in losses.items()}
-        bad = [k for k, v in values.items() if not np.isfinite(v) and k != 'total']
-        if bad or not np.isfinite(values['total']):
-            raise NonFiniteLossError(f'non-finite loss term(s) {bad or ["total"]}: '
-                                     + ', '.join(f'{k}={values[k]}' for k in (bad or ['total'])))
+        self.check_finite(values)
         self.backward(losses)
         clip = self.train_opt['gradient_clipping']
         if clip:
