@@ -138,7 +138,8 @@ def run(opt: dict) -> dict[str, dict[str, float]]:
     results_root.mkdir(parents=True, exist_ok=True)
     log = setup_logger(LOG, results_root / f'test_{opt["name"]}.log')
     (results_root / 'options.yml').write_text(dict_to_yaml(opt), encoding='utf-8')
-    log.info('%s on %s', model.config, device)
+    log.info('%s on %s; trained for distortions: %s', model.config, device,
+             ', '.join(opt['test']['trained_distortions']) or 'none (test.trained_distortions)')
     if not opt['path']['pretrain_model_G'] or not opt['path']['pretrain_model_H']:
         log.warning('path.pretrain_model_G / pretrain_model_H not set: testing untrained networks')
     return {name: test_dataset(model, opt, ds_opt, loader, log) for name, (ds_opt, loader) in loaders.items()}

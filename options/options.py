@@ -120,6 +120,7 @@ SCHEMA: dict[str, Any] = {
         'center_crop': ((int, list, type(None)), None),
         'save_images': (bool, True),
         'attacks': (list, ['none']),
+        'trained_distortions': (list, []),
     },
     'logger': {
         'print_freq': (int, 100),
@@ -227,10 +228,16 @@ def _check_choices(opt: dict, source: str) -> None:
 
 
 def _check_distortions(opt: dict, source: str) -> None:
-    """``train.distortions`` and ``test.attacks`` hold valid distortion names (see ``models.distortions``)."""
+    """``train.distortions``, ``test.attacks`` and ``test.trained_distortions`` hold valid distortion names (see
+    ``models.distortions``)."""
     try:
         if opt.get('train'):
             parse_training_distortions(opt['train']['distortions'], 'train.distortions')
+        for index, name in enumerate(opt['test']['trained_distortions']):
+            try:
+                parse_distortion(name)
+            except DistortionError as err:
+                raise DistortionError(f'test.trained_distortions[{index}]: {err}') from None
         attacks = opt['test']['attacks']
         if not attacks:
             raise DistortionError('test.attacks must list at least one attack (none: the clean stego)')

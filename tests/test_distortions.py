@@ -146,6 +146,11 @@ def test_bad_attack_names_are_option_errors(tmp_path):
     path.write_text(text.replace('  seed: 0\n', '  seed: 0\n  attacks: [none, jpeg90, jpeg90]\n'))
     with pytest.raises(OptionError, match='twice'):
         parse(path, is_train=False)
+    path.write_text(text.replace('  seed: 0\n', '  seed: 0\n  trained_distortions: [jpeg9O]\n'))
+    with pytest.raises(OptionError, match=r'test\.trained_distortions\[0\]: malformed distortion name'):
+        parse(path, is_train=False)
+    robust = parse('options/test/test_InvMIHNet_4images_demo_robust.yml', is_train=False)['test']
+    assert robust['trained_distortions'] == ['jpeg90', 'gaussian2'] and 'jpeg90' in robust['attacks']
 
 
 @pytest.mark.parametrize('name', ['jpeg90', 'gaussian2', 'resize0.5', 'cropout80', 'brightness10'])
