@@ -140,13 +140,14 @@ def test_bad_training_distortions_are_option_errors(tmp_path, entries, match):
 def test_bad_attack_names_are_option_errors(tmp_path):
     path = tmp_path / 'test.yml'
     text = open('options/test/test_InvMIHNet_4images_demo.yml').read()
-    path.write_text(text.replace('  seed: 0\n', '  seed: 0\n  attacks: [none, jpeg90, gausian2]\n'))
+    listed = next(line for line in text.splitlines(keepends=True) if line.startswith('  attacks:'))
+    path.write_text(text.replace(listed, '  attacks: [none, jpeg90, gausian2]\n'))
     with pytest.raises(OptionError, match=r'test\.attacks\[2\]: malformed distortion name .gausian2.; valid forms'):
         parse(path, is_train=False)
-    path.write_text(text.replace('  seed: 0\n', '  seed: 0\n  attacks: [none, jpeg90, jpeg90]\n'))
+    path.write_text(text.replace(listed, '  attacks: [none, jpeg90, jpeg90]\n'))
     with pytest.raises(OptionError, match='twice'):
         parse(path, is_train=False)
-    path.write_text(text.replace('  seed: 0\n', '  seed: 0\n  trained_distortions: [jpeg9O]\n'))
+    path.write_text(text.replace(listed, listed + '  trained_distortions: [jpeg9O]\n'))
     with pytest.raises(OptionError, match=r'test\.trained_distortions\[0\]: malformed distortion name'):
         parse(path, is_train=False)
     robust = parse('options/test/test_InvMIHNet_4images_demo_robust.yml', is_train=False)['test']
