@@ -2,7 +2,9 @@
 
 For every test dataset: batches of N + 1 images in sorted order (image 0 the cover), hide, save the 8-bit stego,
 reveal, save ``cover/ steg/ secret/ secret_recover/`` under ``results/<name>/<dataset>/`` with the metrics
-(printed table, ``metrics.csv`` per batch, ``metrics.json`` means).
+(printed table, ``metrics.csv`` per batch, ``metrics.json`` means). ``test.attacks`` evaluates the saved stego
+again after each named distortion (JPEG, noise, resizing, ...; see ``models.distortions``): ``robustness.json``,
+``robustness.png`` and one ``metrics.csv`` row per image set and attack.
 """
 from __future__ import annotations
 
@@ -10,16 +12,19 @@ import argparse
 import logging
 from pathlib import Path
 
+import torch
 from torch.utils.data import DataLoader
 
 from data import create_dataloader, create_dataset
 from data.image_io import save_image
 from models import create_model
 from models.checkpoint import CheckpointError
+from models.distortions import parse_distortion
 from options import OptionError, dict_to_yaml, parse
 from utils.device import select_device
-from utils.evaluation import BatchEvaluation, OnImageSet, evaluate_dataset
+from utils.evaluation import BatchEvaluation, OnImageSet, attack_metrics, evaluate_dataset
 from utils.logger import setup_logger
+from utils.robustness import RobustnessTable
 
 LOG = 'invmihnet'
 TABLE_KEYS = ('stego_psnr', 'stego_ssim', 'stego_psnr_y', 'secret_psnr', 'secret_ssim', 'secret_psnr_y',
@@ -49,6 +54,35 @@ def _image_saver(out_dir: Path) -> OnImageSet:
     return save
 
 
+def _attack_evaluator(model, test_opt: dict, robustness: RobustnessTable) -> OnImageSet:
+    """Evaluate every attack of ``test.attacks`` on each image set's saved 8-bit stego into ``robustness``.
+
+    Each attack has its own reveal-noise and attack-noise generators, seeded from ``test.seed``, so its numbers
+    do not depend on the other attacks listed; ``none`` reproduces the clean path revealing from the PNG.
+    """
+    seed = test_opt['seed'] if test_opt['seed'] is not None else 0
+    distortions = [parse_distortion(name) for name in robustness.attacks]
+    reveal_generators = [torch.Generator().manual_seed(seed) for _ in distortions]
+    attack_generators = [torch.Generator().manual_seed(seed + 1) for _ in distortions]
+
+    def evaluate(index: int, batch: dict, result: BatchEvaluation) -> None:
+        for distortion, reveal_gen, attack_gen in zip(distortions, reveal_generators, attack_generators):
+            robustness.add(distortion.name, attack_metrics(model, result, distortion, test_opt['gaussian_scale'],
+                                                           reveal_gen, attack_gen), index)
+    return evaluate
+
+
+def _both(first: OnImageSet | None, second: OnImageSet | None) -> OnImageSet | None:
+    """One callback calling ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def call(index: int, batch: dict, result: BatchEvaluation) -> None:
+        first(index, batch, result)
+        second(index, batch, result)
+    return call
+
+
 def create_test_loaders(opt: dict) -> dict[str, tuple[dict, DataLoader]]:
     """(dataset options, loader) of every ``datasets.test_*`` entry, by dataset name; ``test.center_crop``
     applies where the dataset sets none."""
@@ -63,16 +97,30 @@ def create_test_loaders(opt: dict) -> dict[str, tuple[dict, DataLoader]]:
 
 
 def test_dataset(model, opt: dict, ds_opt: dict, loader: DataLoader, log: logging.Logger) -> dict[str, float]:
-    """Evaluate one dataset; returns the mean metrics (also written to metrics.json)."""
+    """Evaluate one dataset; returns the mean metrics (also written to metrics.json).
+
+    With ``test.attacks`` other than ``[none]``, every attack is also evaluated on each saved 8-bit stego:
+    ``metrics.csv`` then holds one row per image set and attack, ``robustness.json`` the means per attack, and
+    ``robustness.png`` the secret PSNR against JPEG quality and noise sigma.
+    """
     test_opt = opt['test']
     out_dir = Path(opt['path']['results_root']) / ds_opt['name']
     log.info('Testing %s: %d images, %d image sets of %d, revealing from the %s stego', ds_opt['name'],
              len(loader.dataset), len(loader), opt['num_images'] + 1, test_opt['reveal_from'])
-    table = evaluate_dataset(model, loader, test_opt, ds_opt['max_batches'],
-                             _image_saver(out_dir) if test_opt['save_images'] else None, desc=ds_opt['name'])
-    table.save(out_dir)
+    robustness = None if test_opt['attacks'] == ['none'] else RobustnessTable(test_opt['attacks'], TABLE_KEYS)
+    on_image_set = _both(_image_saver(out_dir) if test_opt['save_images'] else None,
+                         _attack_evaluator(model, test_opt, robustness) if robustness else None)
+    table = evaluate_dataset(model, loader, test_opt, ds_opt['max_batches'], on_image_set, desc=ds_opt['name'])
     log.info('%s (%d image sets):\n%s', ds_opt['name'], len(table), table.format_table(TABLE_KEYS))
-    log.info('Results and metrics.csv / metrics.json in %s', out_dir)
+    if robustness is None:
+        table.save(out_dir)
+        log.info('Results and metrics.csv / metrics.json in %s', out_dir)
+        return table.means()
+    table.write_json(out_dir / 'metrics.json')
+    written = robustness.save(out_dir)
+    log.info('%s under attack (means over %d image sets, the attacked 8-bit stego revealed):\n%s',
+             ds_opt['name'], len(table), robustness.format_table())
+    log.info('Results, metrics.json and %s in %s', ', '.join(p.name for p in written), out_dir)
     return table.means()
 
 
@@ -90,7 +138,8 @@ def run(opt: dict) -> dict[str, dict[str, float]]:
     results_root.mkdir(parents=True, exist_ok=True)
     log = setup_logger(LOG, results_root / f'test_{opt["name"]}.log')
     (results_root / 'options.yml').write_text(dict_to_yaml(opt), encoding='utf-8')
-    log.info('%s on %s', model.config, device)
+    log.info('%s on %s; trained for distortions: %s', model.config, device,
+             ', '.join(opt['test']['trained_distortions']) or 'none (test.trained_distortions)')
     needed = ['pretrain_model_G', 'pretrain_model_H'] if model.network_config.rescales else ['pretrain_model_H']
     unset = [f'path.{key}' for key in needed if not opt['path'][key]]
     if unset:

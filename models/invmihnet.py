@@ -6,6 +6,7 @@ DistributedDataParallel as a single module; ``hide`` and ``reveal`` are what a s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -125,11 +126,33 @@ class InvMIHNet(nn.Module):
         steg_wavelet = dwt(to_tiles(stego, self.scale_h, self.scale_w))
         return self.reveal_wavelet(steg_wavelet, z_hiding, z_rescaling, gaussian_scale, generator)
 
+    def channel(self, hidden: HideOutput, reveal_from: str = 'float',
+                distort: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """What the receiver reveals from in training: the stego tiles' wavelet coefficients after the channel.
+
+        ``reveal_from='float'`` (the published path) keeps the unquantized stego; ``'png'`` rounds it to 8-bit
+        levels in the image domain with a straight-through gradient, exactly as :meth:`reveal` does at test time.
+        ``distort`` (a differentiable image -> image map, see :mod:`models.distortions`) then alters the stego
+        image, which is quantized again when revealing from the PNG.
+        """
+        if reveal_from not in ('float', 'png'):
+            raise ValueError(f"reveal_from must be 'float' or 'png', got {reveal_from!r}")
+        if reveal_from == 'float' and distort is None:
+            return hidden.steg_wavelet
+        stego = hidden.stego if reveal_from == 'png' else hidden.stego_float
+        if distort is not None:
+            stego = distort(stego)
+            stego = quantize(stego) if reveal_from == 'png' else stego
+        return dwt(to_tiles(stego, self.scale_h, self.scale_w))
+
     def forward(self, images: torch.Tensor, z_hiding: torch.Tensor | None = None,
-                z_rescaling: torch.Tensor | None = None, gaussian_scale: float = 1.0) -> dict[str, torch.Tensor]:
-        """The training forward on a batch of N + 1 images (image 0 the cover): every tensor the losses need."""
+                z_rescaling: torch.Tensor | None = None, gaussian_scale: float = 1.0, reveal_from: str = 'float',
+                distort: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The training forward on a batch of N + 1 images (image 0 the cover): hide, the channel (see
+        :meth:`channel`), reveal; every tensor the losses need."""
         hidden = self.hide(images[:1], images[1:])
-        revealed = self.reveal_wavelet(hidden.steg_wavelet, z_hiding, z_rescaling, gaussian_scale)
+        received = self.channel(hidden, reveal_from, distort)
+        revealed = self.reveal_wavelet(received, z_hiding, z_rescaling, gaussian_scale)
         return {'secrets': images[1:], 'secret_lr': hidden.secret_lr, 'latent': hidden.latent,
                 'cover_tiles': hidden.cover_tiles, 'steg_wavelet': hidden.steg_wavelet,
                 'steg_tiles': hidden.steg_tiles, 'secret_rev_lr': revealed.secret_lr,

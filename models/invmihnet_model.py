@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from models.checkpoint import (CheckpointError, atomic_save, load_state, read_iih_state, read_iir_state,
                                save_iih, save_iir)
 from models.config import NetworkConfig
+from models.distortions import TrainingDistortions, parse_training_distortions
 from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
 from models.losses import RESCALING_TERMS, InvMIHNetLoss
 from models.lr_scheduler import build_scheduler
@@ -75,6 +76,9 @@ class InvMIHNetModel:
             ids = [device.index] if device.type == 'cuda' else None
             self.net_train = DistributedDataParallel(self.net, device_ids=ids)
         self.loss = InvMIHNetLoss.from_options(train_opt, rescaling=self.network_config.rescales)
+        self.distortions = TrainingDistortions(parse_training_distortions(train_opt['distortions']))
+        logger.info('Training reveals from the %s stego; distortions: %s', train_opt['reveal_from'],
+                    self.distortions.describe())
         params_g = [p for p in self.net.iir.parameters() if p.requires_grad]
         params_h = [p for p in self.net.iih.parameters() if p.requires_grad]
         # A 1 x 1 grid (HiNet) has no IIR, hence no IIR optimizer.
@@ -154,7 +158,9 @@ class InvMIHNetModel:
 
     def compute_losses(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, torch.Tensor]:
         """The training forward and losses on one batch of N + 1 images (image 0 the cover)."""
-        out = self.net_train(gt.to(self.device), gaussian_scale=self.train_opt['gaussian_scale'])
+        out = self.net_train(gt.to(self.device), gaussian_scale=self.train_opt['gaussian_scale'],
+                             reveal_from=self.train_opt['reveal_from'],
+                             distort=self.distortions if self.distortions.entries else None)
         return self.loss(out, lq[1:].to(self.device))
 
     def backward(self, losses: dict[str, torch.Tensor]) -> None:

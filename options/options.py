@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from models.config import NetworkConfig, SizeError
+from models.distortions import DistortionError, parse_distortion, parse_training_distortions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,6 +111,8 @@ SCHEMA: dict[str, Any] = {
         'gradient_clipping': ((float, type(None)), 10.0),
         'gaussian_scale': (float, 1.0),
         'two_pass_backward': (bool, False),
+        'reveal_from': (str, 'float'),
+        'distortions': (list, []),
     },
     'test': {
         'reveal_from': (str, 'png'),
@@ -117,6 +120,8 @@ SCHEMA: dict[str, Any] = {
         'gaussian_scale': (float, 1.0),
         'center_crop': ((int, list, type(None)), None),
         'save_images': (bool, True),
+        'attacks': (list, ['none']),
+        'trained_distortions': (list, []),
     },
     'logger': {
         'print_freq': (int, 100),
@@ -135,6 +140,7 @@ CHOICES = {
     'train.lr_scheme': ('MultiStepLR', 'CosineAnnealingLR_Restart'),
     'train.pixel_criterion_forw': ('l2',),
     'train.pixel_criterion_back': ('l1',),
+    'train.reveal_from': ('float', 'png'),
     'test.reveal_from': ('png', 'float'),
     'datasets.*.mode': ('Steg', 'LQGT'),
     'datasets.*.on_corrupt': ('error', 'skip'),
@@ -219,6 +225,31 @@ def _check_choices(opt: dict, source: str) -> None:
             if isinstance(node, dict) and parts[-1] in node and node[parts[-1]] not in allowed:
                 raise OptionError(f'{source}: {path}{parts[-1]} must be one of {list(allowed)}, '
                                   f'got {node[parts[-1]]!r}')
+
+
+def _check_distortions(opt: dict, source: str) -> None:
+    """``train.distortions``, ``test.attacks`` and ``test.trained_distortions`` hold valid distortion names (see
+    ``models.distortions``)."""
+    try:
+        if opt.get('train'):
+            parse_training_distortions(opt['train']['distortions'], 'train.distortions')
+        for index, name in enumerate(opt['test']['trained_distortions']):
+            try:
+                parse_distortion(name)
+            except DistortionError as err:
+                raise DistortionError(f'test.trained_distortions[{index}]: {err}') from None
+        attacks = opt['test']['attacks']
+        if not attacks:
+            raise DistortionError('test.attacks must list at least one attack (none: the clean stego)')
+        for index, name in enumerate(attacks):
+            try:
+                parse_distortion(name)
+            except DistortionError as err:
+                raise DistortionError(f'test.attacks[{index}]: {err}') from None
+        if len(set(attacks)) != len(attacks):
+            raise DistortionError(f'test.attacks lists an attack twice: {attacks}')
+    except DistortionError as err:
+        raise OptionError(f'{source}: {err}') from None
 
 
 def _resolve_path(value: str | None, option_dir: Path) -> str | None:
@@ -325,6 +356,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
                 raise OptionError(f'{source}: {err}') from None
         opt['datasets'][phase_key] = ds
     _check_choices(opt, source)
+    _check_distortions(opt, source)
 
     if is_train and 'train' not in opt['datasets']:
         raise OptionError(f'{source}: missing required key datasets.train')

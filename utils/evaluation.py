@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from data.image_io import to_uint8
+from models.distortions import Distortion, attack
 from utils.metrics import MetricTable, image_pair_metrics
 
 METRIC_NAMES = ('psnr', 'ssim', 'psnr_y', 'ssim_y', 'mae', 'rmse')
@@ -64,6 +65,19 @@ def evaluate_batch(model, images: torch.Tensor, reveal_from: str = 'png', gaussi
     metrics = {f'stego_{k}': v for k, v in image_pair_metrics(stego_u8, cover).items()}
     metrics.update(secret_metrics(secrets, recovered))
     return BatchEvaluation(metrics, cover, stego_u8, secrets, recovered)
+
+
+def attack_metrics(model, result: BatchEvaluation, distortion: Distortion, gaussian_scale: float = 1.0,
+                   reveal_generator: torch.Generator | None = None,
+                   attack_generator: torch.Generator | None = None) -> dict[str, float]:
+    """Attack the saved 8-bit stego of an evaluated image set, reveal from the attacked image and measure it as
+    :func:`evaluate_batch` does: attacked stego vs cover (``stego_*``) and recovered vs secret (``secret_*``)."""
+    stego = torch.from_numpy(result.stego).permute(2, 0, 1)[None].float() / 255
+    attacked = attack(stego, distortion, attack_generator)
+    recovered = reveal_u8(model, attacked, False, gaussian_scale, reveal_generator)
+    metrics = {f'stego_{k}': v for k, v in image_pair_metrics(to_uint8(attacked[0]), result.cover).items()}
+    metrics.update(secret_metrics(result.secrets, recovered))
+    return metrics
 
 
 OnImageSet = Callable[[int, dict, BatchEvaluation], None]
