@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from models import create_model
+from models.config import NetworkConfig
 from security.detectors import fld_ensemble, luminance, threshold_attack, xunet
 from security.features import ATTACKS, RICH_MODELS, FeatureCache, extract_features, read_pixels
 from security.pairs import KINDS, fold_assignment, make_pairs, paths_of
@@ -29,9 +31,9 @@ class Settings:
     cache: str
     pairs: int = 200
     size: int = 256
-    folds: int = 4
+    folds: int = 3
     features: tuple[str, ...] = ('spam', 'crm')
-    epochs: int = 10
+    epochs: int = 5
     cnn_crop: int = 128
     seed: int = 0
     workers: int = 2
@@ -54,6 +56,12 @@ class Settings:
         return f'cover_vs_lsbm{self.lsbm_rate:g}' if kind == 'lsbm' else f'cover_vs_{kind}'
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished child processes (the feature workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _split(matrix: np.ndarray, cover: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, ...]:
     test = ~train
     return cover[train], matrix[train], np.concatenate([cover[test], matrix[test]])
@@ -63,9 +71,10 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
     """Evaluate the model of a parsed test option dict; writes everything into ``settings.out`` and returns
     the rows of steganalysis.json."""
     log = logging.getLogger(LOG)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
+    NetworkConfig.from_options(opt).check_size(settings.size, settings.size, what='the --size crop')
     device = select_device(opt['gpu_ids'])
     model = create_model(opt, device)
     log.info('%s on %s', model.config, device)
@@ -129,7 +138,8 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
                 'skipped_small_images': skipped, 'stego_psnr': float(stego_psnr.mean()),
                 'secret_psnr_from_png': float(secret_psnr.mean()), 'resaved_identical_to_cover': int(identical),
                 'seconds': {'pairs': round(pair_time, 1), 'features': round(feature_time, 1),
-                            'total': round(elapsed, 1)}, 'chance': CHANCE_NOTE},
+                            'total': round(elapsed, 1), 'cpu_total': round(cpu_seconds() - cpu_start, 1)},
+                'chance': CHANCE_NOTE},
                out / 'run.json')
     plot_roc(results, out / 'roc.png', f'{opt["name"]}: {len(pairs)} pairs of {settings.size} x {settings.size}, '
                                        f'{settings.folds} folds (pooled test scores)')
@@ -137,5 +147,6 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
              'in %d of %d):\n%s', opt['name'], len(pairs), settings.folds, stego_psnr.mean(), identical,
              len(pairs), format_table(rows))
     log.info('Wrote steganalysis.json, steganalysis.csv, pairs.csv, run.json and roc.png to %s in %.0f s '
-             '(pairs %.0f s, features %.0f s)', out, elapsed, pair_time, feature_time)
+             '(pairs %.0f s, features %.0f s; %.0f CPU seconds)', out, elapsed, pair_time, feature_time,
+             cpu_seconds() - cpu_start)
     return rows

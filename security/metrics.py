@@ -30,7 +30,7 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
 def min_pe(labels: np.ndarray, scores: np.ndarray) -> float:
     """P_E = min over thresholds of (P_FA + P_MD) / 2; 0 separates perfectly, 0.5 is chance."""
     p_fa, p_d, _ = roc_curve(labels, scores)
-    return float(np.min((p_fa + 1.0 - p_d) / 2.0))
+    return float(0.5 + 0.5 * np.min(p_fa - p_d))
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -59,7 +59,7 @@ def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float
     best = (1.0, np.inf, 1.0)
     for sign in (1.0, -1.0):
         p_fa, p_d, thresholds = roc_curve(labels, sign * np.asarray(scores, dtype=np.float64))
-        pe = (p_fa + 1.0 - p_d) / 2.0
+        pe = 0.5 + 0.5 * (p_fa - p_d)
         i = int(np.argmin(pe))
         if pe[i] < best[2]:
             threshold = thresholds[i]

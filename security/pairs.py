@@ -89,7 +89,7 @@ def make_pairs(model, folder: str | os.PathLike, out_dir: str | os.PathLike, num
     The stego is ``model.hide(...).stego`` saved as PNG; the secrets are revealed from the PNG read back, and the
     stego PSNR (vs the cover) and mean recovered-secret PSNR are measured on 8-bit images."""
     config: NetworkConfig = model.network_config
-    config.check_size(size, size, what='--size')
+    config.check_size(size, size, what='the --size crop')
     names, crops, skipped = load_crops(folder, size)
     if not names:
         raise ValueError(f'{folder}: no image of at least {size} x {size}')

@@ -112,6 +112,6 @@ def test_steganalysis_end_to_end_on_a_tiny_set(tmp_path):
 
 
 def test_size_that_does_not_fit_the_grid_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match=r'error: --size size 66 x 66'):
+    with pytest.raises(SystemExit, match=r'error: the --size crop size 66 x 66 .* 2 x 2 grid'):
         steganalysis.main(['-opt', str(_tiny_options(tmp_path)), '--size', '66', '--pairs', '6', '--folds', '2',
                            '--out', str(tmp_path / 'out')])
