@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from models import create_model
@@ -86,7 +85,7 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
     if skipped:
         log.info('skipped %d image(s) smaller than %d x %d', len(skipped), settings.size, settings.size)
     if len(pairs) < settings.pairs:
-        log.warning('%s holds only %d usable image(s): %d pairs instead of %d', settings.covers, len(pairs),
+        log.warning('%s: only %d usable image(s), so %d pairs instead of %d', settings.covers, len(pairs),
                     len(pairs), settings.pairs)
     folds = fold_assignment(len(pairs), settings.folds, settings.seed)
     stego_psnr = np.array([p.stego_psnr for p in pairs])
@@ -129,7 +128,7 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
     elapsed = time.perf_counter() - start
     write_json(rows, out / 'steganalysis.json')
     write_rows_csv(rows, out / 'steganalysis.csv')
-    write_pairs_csv([{'pair': p.index, 'cover': p.name, 'secrets': ' '.join(p.secrets), 'fold': int(f),
+    write_pairs_csv([{'pair': p.index, 'cover': p.name, 'secrets': ';'.join(p.secrets), 'fold': int(f),
                       'stego_psnr': f'{p.stego_psnr:.4f}', 'secret_psnr': f'{p.secret_psnr:.4f}'}
                      for p, f in zip(pairs, folds)], out / 'pairs.csv')
     identical = sum(np.array_equal(read_pixels(p.cover), read_pixels(p.resaved)) for p in pairs)
