@@ -99,9 +99,13 @@ class StegoKey:
                 'cover': self.cover.to_json(),
                 'weights': {'iir_sha256': self.iir_sha256, 'iih_sha256': self.iih_sha256}}
 
+    def to_text(self) -> str:
+        """The key file's text: indented JSON."""
+        return json.dumps(self.to_json(), indent=2) + '\n'
+
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the key as indented JSON, atomically (an existing file is replaced)."""
-        return atomic_write_text(Path(path), json.dumps(self.to_json(), indent=2) + '\n')
+        """Write the key file, atomically (an existing file is replaced)."""
+        return atomic_write_text(Path(path), self.to_text())
 
     @classmethod
     def from_json(cls, data: Any, source: str = 'key') -> 'StegoKey':

@@ -69,7 +69,8 @@ def write_files(contents: Mapping[Path, bytes], overwrite: bool = False) -> list
                 os.close(fd)
                 os.replace(target, name)
                 backups[target] = Path(name)
-            os.replace(temps.pop(target), target)
+            os.replace(temps[target], target)
+            del temps[target]
             placed.append(target)
     except BaseException:
         for target in reversed(placed):

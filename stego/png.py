@@ -40,7 +40,7 @@ def encode_png(pixels: np.ndarray) -> bytes:
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f'a stego is an H x W x 3 uint8 RGB array, got shape {array.shape} and dtype {array.dtype}')
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array), mode='RGB').save(buffer, format='PNG')
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format='PNG')
     return buffer.getvalue()
 
 

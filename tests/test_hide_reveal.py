@@ -1,8 +1,11 @@
-"""hide.py / reveal.py and utils/stego_png.py on tiny networks: sizes, metadata, errors, atomic outputs."""
+"""The stego library and hide.py / reveal.py on tiny networks: clean PNG, key file, errors, safe outputs."""
 from __future__ import annotations
 
-import math
-import shutil
+import dataclasses
+import json
+import os
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -10,290 +13,375 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image, PngImagePlugin
 
 import hide
 import reveal
-from data.image_io import ImageReadError, read_image
-from models import create_model
 from models.checkpoint import save_iih, save_iir
-from models.invmihnet_model import InvMIHNetModel
-from options.options import REPO_ROOT, parse
+from options.options import REPO_ROOT
+from stego import (HideResult, StegoKey, hide_images, load_model, reveal_image, save_stego, write_secrets)
+from stego.cover import plan_cover
+from stego.errors import (CoverSizeError, ImageTooLargeError, InputImageError, KeyFileError, KeyMismatchError,
+                          ModelLoadError, OutputError, SecretCountError)
+from stego.png import png_chunks
 from utils.metrics import psnr
-from utils.stego_png import (FORMAT_TAG, MissingMetadataWarning, StegoConfigError, StegoFormatError, StegoMetadata,
-                             apply_cover_plan, metadata_chunks, parse_metadata, plan_cover, read_stego_png)
 
 KODAK = REPO_ROOT / 'datasets' / 'kodak_demo' / 'test'
-COVER_HW = (101, 77)
-STEGO_CROP_HW = (100, 76)
-STEGO_PAD_HW = (104, 80)
-SECRET_HWS = [(53, 41), (90, 120), (100, 76), (33, 200)]   # the third has the stego size: compared unresized
+COVER_HW = (33, 29)
+STEGO_HW = (32, 28)
+SECRET_HWS = [(16, 12), (40, 40), (32, 28), (9, 50)]   # the third has the stego size
+SECRET_NAMES = ['holiday_alpha.png', 'holiday_bravo.jpg', 'holiday_charlie.png', 'holiday_delta.png']
 
 
-def tiny_option_file(folder: Path, num_images: int) -> Path:
-    """A test option file with no checkpoints and one-block networks."""
-    raw = yaml.safe_load((REPO_ROOT / 'options' / 'test' / f'test_InvMIHNet_{num_images}images.yml').read_text())
-    raw['path'].update(pretrain_model_G=None, pretrain_model_H=None)
+def tiny_option_file(folder: Path, iir: Path | None = None, iih: Path | None = None, iih_blocks: int = 2) -> Path:
+    """A 4-image test option file with one-block networks and the given checkpoints."""
+    raw = yaml.safe_load((REPO_ROOT / 'options' / 'test' / 'test_InvMIHNet_4images.yml').read_text())
+    raw['path'].update(pretrain_model_G=str(iir) if iir else None, pretrain_model_H=str(iih) if iih else None)
     raw['network_G']['block_num'] = [1]
-    raw['network_H']['block_num'] = 2
+    raw['network_H']['block_num'] = iih_blocks
     raw['gpu_ids'] = None
-    path = folder / f'tiny_{num_images}images.yml'
+    path = folder / f'tiny_{iih_blocks}.yml'
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
-def perturbed_model(opt: dict) -> InvMIHNetModel:
-    """The tiny model with seeded non-trivial weights (untrained networks leave the cover unchanged)."""
-    model = create_model(opt, torch.device('cpu'))
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.net.parameters():
-            param.add_(0.01 * torch.randn(param.shape, generator=generator))
-    return model
-
-
 def photo(index: int, height: int, width: int) -> np.ndarray:
-    """A Kodak photograph resized to height x width, as BGR uint8."""
+    """A Kodak photograph resized to height x width, as RGB uint8."""
     files = sorted(KODAK.glob('*.png'))
-    image = cv2.imread(str(files[index % len(files)]))
+    image = cv2.cvtColor(cv2.imread(str(files[index % len(files)])), cv2.COLOR_BGR2RGB)
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def write_rgb(path: Path, image: np.ndarray) -> Path:
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """The networks here are tiny: on a busy machine, intra-op threads cost far more than they give."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory) -> dict:
+    """Seeded non-trivial tiny weights saved as checkpoints, an option file pointing to them, and images."""
     root = tmp_path_factory.mktemp('hide_reveal')
-    opt_file = tiny_option_file(root, 4)
-    opt = parse(opt_file, is_train=False)
-    model = perturbed_model(opt)
+    with pytest.warns(UserWarning, match='untrained'):
+        model = load_model(tiny_option_file(root), device='cpu')
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.net.parameters():
+            param.add_(0.01 * torch.randn(param.shape, generator=generator))
     iir, iih = root / 'IIR.pth', root / 'IIH.pth'
     save_iir(model.net.iir, iir)
     save_iih(model.net.iih, iih)
+    opt_file = tiny_option_file(root, iir, iih)
     images = root / 'images'
     images.mkdir()
-    cover = images / 'cover photo.jpg'
-    cv2.imwrite(str(cover), photo(0, *COVER_HW))
-    secrets = []
-    for i, (h, w) in enumerate(SECRET_HWS):
-        path = images / f'secret_{chr(97 + i)}.png'
-        cv2.imwrite(str(path), photo(i + 1, h, w))
-        secrets.append(path)
-    return {'root': root, 'opt_file': opt_file, 'opt': opt, 'model': model, 'iir': iir, 'iih': iih,
+    cover = write_rgb(images / 'cover.png', photo(0, *COVER_HW))
+    secrets = [write_rgb(images / name.replace('.jpg', '.png'), photo(i + 1, h, w))
+               for i, (name, (h, w)) in enumerate(zip(SECRET_NAMES, SECRET_HWS))]
+    return {'root': root, 'opt_file': opt_file, 'model': load_model(opt_file), 'iir': iir, 'iih': iih,
             'cover': cover, 'secrets': secrets}
 
 
-def leftovers(folder: Path) -> list[Path]:
-    """Temporary files an atomic writer could have left behind."""
-    return sorted(folder.glob('.*.tmp'))
+@pytest.fixture(scope='module')
+def hidden(setup) -> HideResult:
+    """The secrets hidden in the cover, with the recovered-PSNR check."""
+    return hide_images(setup['model'], setup['cover'], setup['secrets'], secret_names=SECRET_NAMES, verify=True)
 
 
-# ------------------------------------------------------------------------------------------ geometry
-def test_crop_and_pad_plans_give_the_documented_sizes():
-    crop = plan_cover(*COVER_HW, 2, 2, 'crop')
-    assert crop.stego_size == STEGO_CROP_HW and crop.original_size == COVER_HW
-    assert (crop.box.top, crop.box.left, crop.box.height, crop.box.width) == (0, 0, 100, 76)
-    pad = plan_cover(*COVER_HW, 2, 2, 'pad')
-    assert pad.stego_size == STEGO_PAD_HW
-    assert (pad.box.top, pad.box.left, pad.box.height, pad.box.width) == (1, 1, 101, 77)
-    six = plan_cover(*COVER_HW, 3, 2, 'crop')
-    assert six.stego_size == (96, 76) and six.box.top == 2
-    assert plan_cover(*COVER_HW, 3, 2, 'pad').stego_size == (102, 80)
-    assert not plan_cover(100, 76, 2, 2, 'crop').changed
-    with pytest.raises(ValueError, match='--mode pad'):
-        plan_cover(3, 50, 2, 2, 'crop')
-    tiny = plan_cover(3, 5, 2, 2, 'pad')
-    image = np.random.default_rng(0).random((3, 5, 3)).astype(np.float32)
-    padded = apply_cover_plan(image, tiny)
-    assert padded.shape == (4, 8, 3)
-    np.testing.assert_array_equal(padded[tiny.box.top:tiny.box.top + 3, tiny.box.left:tiny.box.left + 5], image)
+def hide_argv(setup: dict, out: Path, *extra: str) -> list[str]:
+    return ['--opt', str(setup['opt_file']), '--cover', str(setup['cover']), '--secrets',
+            *map(str, setup['secrets']), '--out', str(out), *extra]
 
 
-# ------------------------------------------------------------------------------------------ round trip
-def test_hide_then_reveal_returns_secrets_at_their_original_sizes(setup, tmp_path):
+def crafted_png(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width x height 8-bit RGB pixels (no pixel data is allocated)."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b'\x00' * 16)) + \
+        chunk(b'IEND', b'')
+
+
+# ------------------------------------------------------------------------------------------ the stego file
+def test_cover_plans_use_the_configuration_size_rule(setup):
+    config = setup['model'].network_config
+    crop = plan_cover(config, *COVER_HW, 'crop')
+    assert crop.stego_size == STEGO_HW and (crop.box.top, crop.box.left) == (0, 0)
+    pad = plan_cover(config, *COVER_HW, 'pad')
+    assert pad.stego_size == (36, 32) and (pad.box.top, pad.box.left, pad.box.height) == (1, 1, 33)
+    with pytest.raises(CoverSizeError, match='mode pad'):
+        plan_cover(config, 3, 50, 'crop')
+
+
+def test_cli_writes_a_clean_png_and_a_key(setup, tmp_path, capsys):
     out = tmp_path / 'stego.png'
-    result = hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], out, model=setup['model'])
-    assert result['stego_size'] == STEGO_CROP_HW and result['cover'].mode == 'crop'
-    with Image.open(out) as img:
-        assert img.format == 'PNG' and img.mode == 'RGB' and img.size == (STEGO_CROP_HW[1], STEGO_CROP_HW[0])
-    assert math.isfinite(result['stego_psnr'])
-    assert not leftovers(tmp_path)
-
-    out_dir = tmp_path / 'revealed' / 'nested'
-    paths = reveal.reveal_file(setup['opt'], out, out_dir, model=setup['model'])
-    assert [p.name for p in paths] == ['01_secret_a.png', '02_secret_b.png', '03_secret_c.png', '04_secret_d.png']
-    assert [read_image(p).shape[:2] for p in paths] == SECRET_HWS
-    # The secret hidden at its own size is compared without resizing: revealing from the PNG file with the
-    # option file's seed gives exactly what hide measured in memory.
-    measured = psnr(cv2.imread(str(setup['secrets'][2])), cv2.imread(str(paths[2])))
-    assert measured == pytest.approx(result['secret_psnr_png'][2], abs=1e-9)
-    assert not leftovers(out_dir)
-
-
-def test_metadata_round_trips(setup, tmp_path):
-    out = tmp_path / 'stego.png'
-    result = hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], out, model=setup['model'])
-    meta = read_stego_png(out).metadata
-    assert meta is not None
-    assert (meta.num_images, meta.scale_h, meta.scale_w, meta.stego_size) == (4, 2, 2, STEGO_CROP_HW)
-    assert meta.secret_sizes == SECRET_HWS
-    assert meta.secret_names == [p.name for p in setup['secrets']]
-    assert meta.cover == {'mode': 'crop', 'original_size': {'height': 101, 'width': 77},
-                          'box': {'top': 0, 'left': 0, 'height': 100, 'width': 76}}
-    assert meta.fingerprint == {'scale_H': 2, 'scale_W': 2, 'iir_block_num': [1], 'iih_block_num': 2,
-                                'use_ConvDownsampling': False, 'in_nc': 3, 'out_nc': 3}
-    assert meta.hide_report['seed'] == result['seed'] == 0
-    assert meta.hide_report['secret_psnr_png'] == [round(v, 4) for v in result['secret_psnr_png']]
-    with Image.open(out) as img:
-        assert img.text['InvMIHNet:format'] == f'"{FORMAT_TAG}"'
-    again = parse_metadata(metadata_chunks(meta), 'x.png')
-    assert again == meta
-
-
-def test_pad_mode_keeps_the_whole_cover(setup, tmp_path):
-    out = tmp_path / 'stego.png'
-    result = hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], out, mode='pad', model=setup['model'])
-    assert result['stego_size'] == STEGO_PAD_HW
-    meta = read_stego_png(out).metadata
-    assert meta.stego_size == STEGO_PAD_HW
-    assert meta.cover['mode'] == 'pad' and meta.cover['box'] == {'top': 1, 'left': 1, 'height': 101, 'width': 77}
-    paths = reveal.reveal_file(setup['opt'], out, tmp_path / 'out', model=setup['model'])
-    assert [read_image(p).shape[:2] for p in paths] == SECRET_HWS
-
-
-def test_png_versus_float_difference_is_reported(setup, tmp_path):
-    result = hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], tmp_path / 's.png', model=setup['model'])
-    for key in ('secret_psnr_png', 'secret_psnr_float'):
-        assert len(result[key]) == 4 and all(math.isfinite(v) for v in result[key])
-    assert result['mean_secret_psnr_png'] == pytest.approx(np.mean(result['secret_psnr_png']))
-    summary = hide.format_summary(result)
-    assert 'from the 8-bit PNG' in summary and 'from the float stego' in summary and 'PNG - float' in summary
-
-
-# ------------------------------------------------------------------------------------------ command line
-def test_cli_round_trip_with_checkpoint_overrides(setup, tmp_path, capsys):
-    out = tmp_path / 'stego.png'
-    argv = ['--opt', str(setup['opt_file']), '--cover', str(setup['cover']), '--secrets',
-            *map(str, setup['secrets']), '--out', str(out), '--iir', str(setup['iir']), '--iih', str(setup['iih']),
-            '--cpu']
-    assert hide.main(argv) == 0
+    assert hide.main(hide_argv(setup, out, '--verify')) == 0
     printed = capsys.readouterr().out
-    assert 'center-cropped to 100 x 76' in printed and 'cut 0 top, 1 bottom, 0 left, 1 right' in printed
-    assert 'from the float stego' in printed
+    data = out.read_bytes()
+    chunks = [kind for kind, _ in png_chunks(data)]
+    assert chunks[0] == 'IHDR' and chunks[-1] == 'IEND' and set(chunks) == {'IHDR', 'IDAT', 'IEND'}
+    width, height, depth, colour = struct.unpack('>IIBB', png_chunks(data)[0][1][:10])
+    assert (height, width, depth, colour) == (*STEGO_HW, 8, 2)
+    for needle in (b'InvMIHNet', b'hide.py', b'holiday', b'Software', b'key.json', b'sha256'):
+        assert needle.lower() not in data.lower()
+    key_path = tmp_path / 'stego.key.json'
+    key = StegoKey.load(key_path)
+    assert list(key.secret_names) == [p.name for p in setup['secrets']]
+    assert 'holiday_alpha' in key_path.read_text()
+    # hide tells what it did to the secrets, and reports PSNR at their original sizes
+    assert 'secret 02 holiday_bravo.png: 40 x 40 (H x W) shrunk to 32 x 28' in printed
+    assert 'aspect ratio changed from 1.000 to 0.875' in printed
+    assert 'secret 03 holiday_charlie.png: 32 x 28 (H x W), hidden at its own size' in printed
+    assert 'center-cropped to 32 x 28' in printed and 'at their original sizes' in printed
+    assert str(key_path) in printed
+
+
+def test_save_stego_refuses_lossy_formats_and_writes_atomically(hidden, tmp_path):
+    for name in ('stego.jpg', 'stego.JPEG', 'stego.webp'):
+        with pytest.raises(OutputError, match='lossy'):
+            save_stego(tmp_path / name, hidden.stego)
+    with pytest.raises(OutputError, match='.png'):
+        save_stego(tmp_path / 'stego.bmp', hidden.stego)
+    path = save_stego(tmp_path / 'stego.png', hidden.stego)
+    assert os.listdir(tmp_path) == ['stego.png']
+    np.testing.assert_array_equal(read_rgb(path), hidden.stego)
+
+
+# ------------------------------------------------------------------------------------------ the key
+def test_key_round_trip_restores_sizes_and_names(setup, hidden, tmp_path):
+    key_path = hidden.key.save(tmp_path / 'k.key.json')
+    assert StegoKey.load(key_path) == hidden.key
+    assert json.loads(key_path.read_text()) == hidden.key.to_json()
+    stego_path = save_stego(tmp_path / 's.png', hidden.stego)
+    result = reveal_image(setup['model'], stego_path, key_path)
+    assert result.warnings == []
+    assert result.names == ['01_holiday_alpha.png', '02_holiday_bravo.png', '03_holiday_charlie.png',
+                            '04_holiday_delta.png']
+    assert [s.shape[:2] for s in result.secrets] == SECRET_HWS
+    # hide's verify reveal is the receiver's reveal: the same PSNR at the original sizes
+    originals = [read_rgb(p) for p in setup['secrets']]
+    for i, (original, revealed) in enumerate(zip(originals, result.secrets), 1):
+        assert psnr(original, revealed) == pytest.approx(hidden.metrics[f'secret_psnr_{i:02d}'], abs=1e-9)
+    assert hidden.metrics['secret_psnr'] == pytest.approx(np.mean([hidden.metrics[f'secret_psnr_{i:02d}']
+                                                                    for i in range(1, 5)]))
+    assert np.isfinite(hidden.metrics['secret_psnr_float']) and np.isfinite(hidden.metrics['stego_psnr'])
+    written = write_secrets(result, tmp_path / 'out')
+    assert [p.name for p in written] == result.names
+    np.testing.assert_array_equal(read_rgb(written[3]), result.secrets[3])
+
+
+def test_reveal_without_key_gives_n_secrets_at_the_stego_size(setup, hidden):
+    result = reveal_image(setup['model'], hidden.stego)
+    assert result.names == [f'secret_{i:02d}.png' for i in range(1, 5)]
+    assert all(s.shape == (*STEGO_HW, 3) and s.dtype == np.uint8 for s in result.secrets)
+    with_key = reveal_image(setup['model'], hidden.stego, hidden.key)
+    np.testing.assert_array_equal(result.secrets[2], with_key.secrets[2])   # hidden at its own size
+
+
+def test_key_of_another_configuration_or_weights_is_refused(setup, hidden):
+    other = dataclasses.replace(hidden.key, config=dataclasses.replace(hidden.key.config, iih_block_num=3))
+    with pytest.raises(KeyMismatchError, match='iih_block_num 3 vs 2'):
+        reveal_image(setup['model'], hidden.stego, other)
+    with pytest.raises(KeyMismatchError, match=r'loaded IIH weights are not'):
+        reveal_image(setup['model'], hidden.stego, dataclasses.replace(hidden.key, iih_sha256='0' * 64))
+    with pytest.raises(KeyMismatchError, match=r'IIR and IIH weights'):
+        reveal_image(setup['model'], hidden.stego,
+                     dataclasses.replace(hidden.key, iir_sha256='1' * 64, iih_sha256='0' * 64))
+
+
+def test_key_of_another_stego_size_is_refused(setup, hidden):
+    bigger = hide_images(setup['model'], photo(3, 36, 28), [photo(i, 36, 28) for i in range(4)])
+    with pytest.raises(KeyMismatchError, match=r'key is for a 36 x 28 .*32 x 28'):
+        reveal_image(setup['model'], hidden.stego, bigger.key)
+
+
+def test_cli_reveal_with_untrained_weights_is_refused(setup, tmp_path):
+    stego = tmp_path / 'stego.png'
+    assert hide.main(hide_argv(setup, stego)) == 0
     out_dir = tmp_path / 'out'
-    assert reveal.main(['--opt', str(setup['opt_file']), '--stego', str(out), '--out-dir', str(out_dir),
-                        '--iir', str(setup['iir']), '--iih', str(setup['iih']), '--cpu',
-                        '--from-float-compare']) == 0
-    printed = capsys.readouterr().out
-    assert 'from the 8-bit PNG' in printed and 'noise seed 0' in printed
-    assert sorted(p.name for p in out_dir.iterdir()) == ['01_secret_a.png', '02_secret_b.png', '03_secret_c.png',
-                                                         '04_secret_d.png']
-    # The API with the same checkpoints gives the same files.
-    api = tmp_path / 'api'
-    reveal.reveal_file(setup['opt'], out, api, model=setup['model'])
-    for name in ('01_secret_a.png', '04_secret_d.png'):
-        np.testing.assert_array_equal(cv2.imread(str(out_dir / name)), cv2.imread(str(api / name)))
+    with pytest.raises(SystemExit, match='error: the loaded IIR and IIH weights are not'):
+        reveal.main(['--opt', str(tiny_option_file(tmp_path)), '--stego', str(stego), '--key',
+                     str(tmp_path / 'stego.key.json'), '--out-dir', str(out_dir)])
+    assert not out_dir.exists()
 
 
-def test_cli_wrong_number_of_secrets(setup, tmp_path):
-    out = tmp_path / 'stego.png'
-    with pytest.raises(SystemExit) as exc:
-        hide.main(['--opt', str(setup['opt_file']), '--cover', str(setup['cover']), '--secrets',
-                   *map(str, setup['secrets'][:3]), '--out', str(out)])
-    assert str(exc.value.code).startswith('error: ') and 'N=4' in str(exc.value.code) and 'got 3' in str(exc.value.code)
-    assert not out.exists() and not leftovers(tmp_path)
+@pytest.mark.parametrize('damage', ['truncated', 'not_json', 'missing_field', 'unknown_field', 'wrong_count',
+                                    'bad_hash', 'bad_size', 'wrong_format'])
+def test_malformed_key_is_a_clear_error(hidden, tmp_path, damage):
+    text = hidden.key.to_text()
+    doc = json.loads(text)
+    if damage == 'truncated':
+        text = text[:len(text) // 2]
+    elif damage == 'not_json':
+        text = 'hello'
+    else:
+        if damage == 'missing_field':
+            del doc['weights']
+        elif damage == 'unknown_field':
+            doc['comment'] = 'x'
+        elif damage == 'wrong_count':
+            doc['secrets'] = doc['secrets'][:3]
+        elif damage == 'bad_hash':
+            doc['stego']['sha256'] = 'abc'
+        elif damage == 'bad_size':
+            doc['secrets'][1]['height'] = -4
+        else:
+            doc['format'] = 'something-else'
+        text = json.dumps(doc)
+    path = tmp_path / 'bad.key.json'
+    path.write_text(text)
+    expected = {'truncated': 'not valid JSON', 'not_json': 'not valid JSON', 'missing_field': r"missing fields \['weights'\]",
+                'unknown_field': r"unknown fields \['comment'\]", 'wrong_count': 'secrets must list 4',
+                'bad_hash': 'stego.sha256 must be 64', 'bad_size': r'secrets\[1\].height must be an integer >= 1',
+                'wrong_format': 'expected .InvMIHNet-key'}[damage]
+    with pytest.raises(KeyFileError, match=expected) as err:
+        StegoKey.load(path)
+    assert str(path) in str(err.value)
 
 
-def test_unreadable_secret_names_the_file_and_writes_nothing(setup, tmp_path):
+def test_missing_key_file_is_a_clear_error(setup, hidden, tmp_path):
+    with pytest.raises(KeyFileError, match='nowhere.key.json: cannot read'):
+        reveal_image(setup['model'], hidden.stego, tmp_path / 'nowhere.key.json')
+
+
+def test_reencoded_stego_reveals_with_a_plain_warning(setup, tmp_path, capsys):
+    stego = tmp_path / 'stego.png'
+    assert hide.main(hide_argv(setup, stego)) == 0
+    decoded = cv2.imdecode(cv2.imencode('.jpg', cv2.imread(str(stego)), [cv2.IMWRITE_JPEG_QUALITY, 95])[1],
+                           cv2.IMREAD_COLOR)
+    resaved = tmp_path / 'resaved.png'
+    cv2.imwrite(str(resaved), decoded)
+    capsys.readouterr()
+    assert reveal.main(['--opt', str(setup['opt_file']), '--stego', str(resaved), '--key',
+                        str(tmp_path / 'stego.key.json'), '--out-dir', str(tmp_path / 'out')]) == 0
+    printed = capsys.readouterr()
+    assert 'WARNING: the pixels of' in printed.err and 'differ from the ones hide wrote' in printed.err
+    assert len(list((tmp_path / 'out').iterdir())) == 4
+    assert reveal.main(['--opt', str(setup['opt_file']), '--stego', str(stego), '--key',
+                        str(tmp_path / 'stego.key.json'), '--out-dir', str(tmp_path / 'out2')]) == 0
+    assert 'WARNING' not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ inputs
+def test_wrong_inputs_are_clear_errors(setup, tmp_path):
+    model = setup['model']
+    with pytest.raises(ModelLoadError, match='missing.pth does not exist'):
+        load_model(setup['opt_file'], iih=tmp_path / 'missing.pth')
+    with pytest.raises(SecretCountError, match='N=4 secrets, got 3'):
+        hide_images(model, setup['cover'], setup['secrets'][:3])
+    with pytest.raises(CoverSizeError, match='too small'):
+        hide_images(model, photo(0, 3, 40), setup['secrets'])
+    with pytest.raises(InputImageError, match='uint8 RGB array'):
+        hide_images(model, photo(0, 40, 40).astype(np.float32), setup['secrets'])
     broken = tmp_path / 'broken.png'
     broken.write_bytes(b'\x89PNG\r\n\x1a\nnot really')
-    out = tmp_path / 'stego.png'
-    secrets = [*setup['secrets'][:3], broken]
-    with pytest.raises(ImageReadError, match='broken.png'):
-        hide.hide_files(setup['opt'], setup['cover'], secrets, out, model=setup['model'])
-    with pytest.raises(SystemExit, match='error: .*broken.png'):
-        hide.main(['--opt', str(setup['opt_file']), '--cover', str(setup['cover']), '--secrets',
-                   *map(str, secrets), '--out', str(out)])
-    assert not out.exists() and not leftovers(tmp_path)
+    with pytest.raises(InputImageError, match='broken.png'):
+        hide_images(model, setup['cover'], [*setup['secrets'][:3], broken])
+    jpeg = tmp_path / 'stego.png'          # the content decides, not the name
+    cv2.imwrite(str(jpeg.with_suffix('.jpg')), photo(0, 40, 40))
+    jpeg.write_bytes(jpeg.with_suffix('.jpg').read_bytes())
+    with pytest.raises(InputImageError, match='is a JPEG.*lossy'):
+        reveal_image(model, jpeg)
+    odd = write_rgb(tmp_path / 'odd.png', photo(0, *COVER_HW))
+    with pytest.raises(CoverSizeError, match='33 x 29'):
+        reveal_image(model, odd)
 
 
-def test_failed_write_leaves_no_output(setup, tmp_path, monkeypatch):
-    out = tmp_path / 'stego.png'
+def test_images_declaring_too_many_pixels_are_refused_before_decoding(setup, tmp_path):
+    bomb = tmp_path / 'bomb.png'
+    bomb.write_bytes(crafted_png(60000, 60000))
+    with pytest.raises(ImageTooLargeError, match=r'60000 x 60000 .* 3600.0 megapixels.*limit of 50 megapixels'):
+        hide_images(setup['model'], bomb, setup['secrets'])
+    with pytest.raises(ImageTooLargeError, match='bomb.png'):
+        reveal_image(setup['model'], bomb)
+    bmp = tmp_path / 'bomb.bmp'             # other formats: Pillow's header parse and its bomb guard
+    bmp.write_bytes(b'BM' + struct.pack('<IHHI', 54, 0, 0, 54)
+                    + struct.pack('<IiiHHIIiiII', 40, 60000, 60000, 1, 24, 0, 0, 2835, 2835, 0, 0))
+    with pytest.raises(ImageTooLargeError, match='bomb.bmp: the header declares more than'):
+        hide_images(setup['model'], setup['cover'], [*setup['secrets'][:3], bmp])
+    with pytest.raises(ImageTooLargeError, match='limit of 0.0009 megapixels'):
+        hide_images(setup['model'], setup['cover'], setup['secrets'], max_pixels=900)
+    with pytest.raises(SystemExit, match='error: .*cover.png is 33 x 29'):
+        hide.main(hide_argv(setup, tmp_path / 'stego.png', '--max-pixels', '900'))
+    assert sorted(os.listdir(tmp_path)) == ['bomb.bmp', 'bomb.png']
 
-    def fail(*args, **kwargs):
-        raise OSError('disk full')
 
-    monkeypatch.setattr('utils.stego_png.os.replace', fail)
+# ------------------------------------------------------------------------------------------ outputs
+def test_output_that_is_an_input_is_refused(setup, tmp_path):
+    before = snapshot(setup['root'] / 'images')
+    with pytest.raises(SystemExit, match='error: output .*cover.png is also an input'):
+        hide.main(hide_argv(setup, setup['cover']))
+    with pytest.raises(SystemExit, match='is also an input'):
+        hide.main(hide_argv(setup, tmp_path / 's.png', '--key', str(setup['secrets'][0]), '--overwrite'))
+    with pytest.raises(SystemExit, match='lossy'):
+        hide.main(hide_argv(setup, tmp_path / 's.jpg'))
+    assert snapshot(setup['root'] / 'images') == before
+    stego = tmp_path / 'stego.png'
+    assert hide.main(hide_argv(setup, stego)) == 0
+    (tmp_path / 'secret_01.png').write_bytes(stego.read_bytes())     # reveal into the stego's own folder
+    with pytest.raises(SystemExit, match='is also an input'):
+        reveal.main(['--opt', str(setup['opt_file']), '--stego', str(tmp_path / 'secret_01.png'), '--out-dir',
+                     str(tmp_path), '--overwrite'])
+
+
+def test_existing_outputs_are_refused_unless_overwrite(setup, tmp_path, capsys):
+    stego, key = tmp_path / 'stego.png', tmp_path / 'stego.key.json'
+    key.write_text('my notes')
+    with pytest.raises(SystemExit, match=r'error: output .*stego.key.json already exists.*--overwrite'):
+        hide.main(hide_argv(setup, stego))
+    assert sorted(os.listdir(tmp_path)) == ['stego.key.json'] and key.read_text() == 'my notes'
+    assert hide.main(hide_argv(setup, stego, '--overwrite')) == 0
+    assert StegoKey.load(key).stego_size == STEGO_HW
+
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    (out_dir / '03_holiday_charlie.png').write_bytes(b'precious')
+    argv = ['--opt', str(setup['opt_file']), '--stego', str(stego), '--key', str(key), '--out-dir', str(out_dir)]
+    with pytest.raises(SystemExit, match='03_holiday_charlie.png already exists'):
+        reveal.main(argv)
+    assert snapshot(out_dir) == {'03_holiday_charlie.png': b'precious'}
+    capsys.readouterr()
+    assert reveal.main([*argv, '--overwrite']) == 0
+    assert len(snapshot(out_dir)) == 4 and (out_dir / '03_holiday_charlie.png').read_bytes() != b'precious'
+    assert 'holiday_delta.png  (9 x 50)' in capsys.readouterr().out
+
+
+def test_failed_write_leaves_the_folder_as_it_was(setup, hidden, tmp_path, monkeypatch):
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    (out_dir / '02_holiday_bravo.png').write_bytes(b'old')
+    (out_dir / 'unrelated.txt').write_text('keep')
+    before = snapshot(out_dir)
+    result = reveal_image(setup['model'], hidden.stego, hidden.key)
+    real_replace = os.replace
+    calls = []
+
+    def fail_on_fourth(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:
+            raise OSError('disk full')
+        real_replace(src, dst)
+
+    monkeypatch.setattr('stego.outputs.os.replace', fail_on_fourth)
     with pytest.raises(OSError, match='disk full'):
-        hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], out, model=setup['model'])
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_jpeg_stego_is_refused(setup, tmp_path):
-    stego = tmp_path / 'stego.png'
-    hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], stego, model=setup['model'])
-    jpeg = tmp_path / 'stego.jpg'
-    cv2.imwrite(str(jpeg), cv2.imread(str(stego)))
-    out_dir = tmp_path / 'out'
-    with pytest.raises(SystemExit, match='error: .*is a JPEG.*lossy'):
-        reveal.main(['--opt', str(setup['opt_file']), '--stego', str(jpeg), '--out-dir', str(out_dir)])
-    renamed = tmp_path / 'disguised.png'          # the content decides, not the name
-    shutil.copy(jpeg, renamed)
-    with pytest.raises(StegoFormatError, match='JPEG'):
-        reveal.reveal_file(setup['opt'], renamed, out_dir, model=setup['model'])
-    assert not out_dir.exists()
-
-
-def test_stego_from_another_configuration_is_refused(setup, tmp_path):
-    stego = tmp_path / 'stego.png'
-    hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], stego, model=setup['model'])
-    six = tiny_option_file(tmp_path, 6)
-    out_dir = tmp_path / 'out'
-    with pytest.raises(SystemExit) as exc:
-        reveal.main(['--opt', str(six), '--stego', str(stego), '--out-dir', str(out_dir)])
-    message = str(exc.value.code)
-    assert message.startswith('error: ') and 'N=4 (2 x 2 grid)' in message and 'N=6 (3 x 2 grid)' in message
-    bigger = parse(tiny_option_file(tmp_path, 4), is_train=False)
-    bigger['network_H']['block_num'] = 3
-    with pytest.raises(StegoConfigError, match='iih_block_num 2 vs 3'):
-        reveal.reveal_file(bigger, stego, out_dir)
-    assert not out_dir.exists()
-
-
-def test_png_without_metadata_warns_and_falls_back(setup, tmp_path):
-    plain = tmp_path / 'plain.png'
-    cv2.imwrite(str(plain), photo(5, 40, 36))
-    with pytest.warns(MissingMetadataWarning, match='no InvMIHNet metadata'):
-        paths = reveal.reveal_file(setup['opt'], plain, tmp_path / 'out', model=setup['model'])
-    assert [p.name for p in paths] == [f'secret_{i:02d}.png' for i in range(1, 5)]
-    assert all(read_image(p).shape[:2] == (40, 36) for p in paths)
-
-
-def test_stego_of_invalid_size_is_refused(setup, tmp_path):
-    plain = tmp_path / 'odd.png'
-    cv2.imwrite(str(plain), photo(5, *COVER_HW))
-    with pytest.warns(MissingMetadataWarning), pytest.raises(StegoFormatError, match='101 x 77.*not a valid'):
-        reveal.reveal_file(setup['opt'], plain, tmp_path / 'out', model=setup['model'])
-    stego = tmp_path / 'stego.png'
-    hide.hide_files(setup['opt'], setup['cover'], setup['secrets'], stego, model=setup['model'])
-    with Image.open(stego) as img:
-        info = PngImagePlugin.PngInfo()
-        for key, value in img.text.items():
-            info.add_text(key, value)
-        img.crop((0, 0, 72, 96)).save(tmp_path / 'cropped.png', pnginfo=info)
-    with pytest.raises(StegoFormatError, match='resized or cropped after hiding'):
-        reveal.reveal_file(setup['opt'], tmp_path / 'cropped.png', tmp_path / 'out', model=setup['model'])
-    assert not (tmp_path / 'out').exists()
-
-
-def test_damaged_metadata_is_an_error():
-    meta = StegoMetadata(num_images=4, scale_h=2, scale_w=2, stego_size=(8, 8), secret_sizes=[(3, 3)] * 4,
-                         secret_names=['a.png'] * 4, cover={'mode': 'crop', 'original_size': {'height': 9, 'width': 9},
-                                                            'box': {'top': 0, 'left': 0, 'height': 8, 'width': 8}},
-                         fingerprint={})
-    chunks = metadata_chunks(meta)
-    assert parse_metadata(chunks, 'x.png') == meta
-    for key, value in (('InvMIHNet:secret_sizes', '[]'), ('InvMIHNet:version', '99'),
-                       ('InvMIHNet:num_images', '{broken')):
-        with pytest.raises(StegoFormatError, match='x.png'):
-            parse_metadata({**chunks, key: value}, 'x.png')
-    with pytest.raises(StegoFormatError, match='missing InvMIHNet:cover'):
-        parse_metadata({k: v for k, v in chunks.items() if k != 'InvMIHNet:cover'}, 'x.png')
+        write_secrets(result, out_dir, overwrite=True)
+    assert snapshot(out_dir) == before
+    with pytest.raises(OSError, match='disk full'):
+        calls.clear()
+        write_secrets(result, tmp_path / 'new' / 'nested')
+    assert not (tmp_path / 'new').exists()

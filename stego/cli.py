@@ -1,0 +1,65 @@
+"""What hide.py and reveal.py share: the default option file, the common arguments, and error reporting."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+from models.invmihnet_model import InvMIHNetModel
+from options.options import REPO_ROOT
+from stego.images import DEFAULT_MAX_PIXELS
+
+DEFAULT_OPT = REPO_ROOT / 'options' / 'test' / 'test_InvMIHNet_4images_demo.yml'
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Option file, checkpoints, device, noise seed, input size limit and overwriting."""
+    parser.add_argument('--opt', default=str(DEFAULT_OPT),
+                        help='test option file (default: the 4-image demo model, %(default)s)')
+    parser.add_argument('--iir', help='IIR checkpoint (default: path.pretrain_model_G of the option file)')
+    parser.add_argument('--iih', help='IIH checkpoint (default: path.pretrain_model_H of the option file)')
+    parser.add_argument('--cpu', action='store_true', help='run on the CPU even when CUDA is available')
+    parser.add_argument('--seed', type=int,
+                        help='seed of the reveal noise (default: test.seed of the option file, else 0)')
+    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                        help='refuse an input image whose header declares more pixels (default %(default)s)')
+    parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
+
+
+def reveal_seed(args: argparse.Namespace, model: InvMIHNetModel) -> int:
+    """``--seed``, else the option file's ``test.seed``, else 0."""
+    if args.seed is not None:
+        return args.seed
+    seed = model.opt['test']['seed']
+    return 0 if seed is None else seed
+
+
+@contextlib.contextmanager
+def cli_session() -> Iterator[None]:
+    """Warnings raised inside the block become one ``warning: ...`` line on stderr, and expected errors a
+    ``SystemExit('error: ...')`` without a traceback."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f'warning: {message}', file=sys.stderr)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('default')
+            warnings.showwarning = show
+            yield
+    except (ValueError, OSError, torch.cuda.OutOfMemoryError) as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+def print_warnings(messages: list[str]) -> None:
+    """Print warnings to stderr so that they cannot be missed."""
+    if not messages:
+        return
+    bar = '!' * 78
+    print(bar, file=sys.stderr)
+    for message in messages:
+        print(f'WARNING: {message}', file=sys.stderr)
+    print(bar, file=sys.stderr)
