@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix='invmihnet-app-') as work_root:
         tempfile.tempdir = work_root                    # what any library puts in "the" temporary folder
         os.environ['GRADIO_TEMP_DIR'] = str(Path(work_root) / 'uploads')
-        os.environ['MPLCONFIGDIR'] = str(Path(work_root) / 'matplotlib')   # Gradio imports matplotlib
+        # Gradio touches matplotlib on every request: no GUI backend, no font cache written outside work_root.
+        os.environ['MPLBACKEND'] = 'agg'
+        os.environ['MPLCONFIGDIR'] = str(Path(work_root) / 'matplotlib')
         # Imported here, after GRADIO_TEMP_DIR is set: Gradio reads it at import time.
         from stego import StegoError, load_model
         from webapp.ui import build_app

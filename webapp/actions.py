@@ -92,7 +92,8 @@ def hide_report(metrics: dict[str, float], messages: Sequence[str], names: Seque
     """Markdown: the stego PSNR, the secrets' PSNR as the receiver will get them, and what fitting did."""
     lines = [f'**Stego vs cover PSNR: {metrics["stego_psnr"]:.2f} dB**', '',
              f'**Recovered secrets PSNR: {metrics["secret_psnr"]:.2f} dB** (mean; revealed from the 8-bit PNG at '
-             f'their original sizes, as the receiver will get them)', '']
+             f'their original sizes, as the receiver will get them; {metrics["secret_psnr_float"]:.2f} dB from the '
+             f'unrounded stego)', '']
     lines += [f'- {name}: {metrics[f"secret_psnr_{i:02d}"]:.2f} dB' for i, name in enumerate(names, 1)]
     lines += [''] + [f'- {message}' for message in messages]
     return '\n'.join(lines)
