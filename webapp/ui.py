@@ -64,7 +64,7 @@ def build_app(model: InvMIHNetModel, opt_path: str | os.PathLike, work_root: str
 
     with gr.Blocks(title='InvMIHNet: hide photographs in a photograph', analytics_enabled=False) as app:
         gr.Markdown(f'# InvMIHNet: hide {n} photographs in one\n'
-                    f'Model: {html.escape(config.describe())} (`{html.escape(str(opt_path))}`). Everything runs on '
+                    f'Model: {html.escape(config.describe())} (`{opt_path}`). Everything runs on '
                     f'this machine; images above {limit} are refused.')
         with gr.Tab('Hide', id='hide'):
             gr.Markdown(f'Upload one **cover** and exactly **{n} secret images** (any sizes: each secret is resized '
