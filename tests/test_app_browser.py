@@ -39,7 +39,7 @@ SCREENSHOT = ROOT / 'figures' / 'app_screenshot.png'
 # Failure bounds only, far above the usual (app ready in ~10 s, each step in seconds): on a shared, overloaded
 # machine importing torch and Gradio alone has taken over two minutes.
 STARTUP_TIMEOUT = 300            # seconds
-STEP_TIMEOUT = 300
+STEP_TIMEOUT = 600
 CHROMIUM_FLAGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                   '--disable-background-networking', '--disable-component-update', '--disable-sync',
                   '--disable-dev-shm-usage', '--window-size=1280,1600']
