@@ -46,6 +46,7 @@ DATASET_SCHEMA: dict[str, Any] = {
     'on_corrupt': (str, 'error'),
     'center_crop': ((int, list, type(None)), None),
     'max_batches': (OPT_INT, None),
+    'sets_per_batch': (int, 1),
 }
 
 SCHEMA: dict[str, Any] = {
@@ -108,6 +109,9 @@ SCHEMA: dict[str, Any] = {
         'gradient_clipping': ((float, type(None)), 10.0),
         'gaussian_scale': (float, 1.0),
         'two_pass_backward': (bool, False),
+        'precision': (str, 'fp32'),
+        'memory_saving': (str, 'none'),
+        'compile': (bool, False),
     },
     'test': {
         'reveal_from': (str, 'png'),
@@ -115,6 +119,9 @@ SCHEMA: dict[str, Any] = {
         'gaussian_scale': (float, 1.0),
         'center_crop': ((int, list, type(None)), None),
         'save_images': (bool, True),
+        'precision': (str, 'fp32'),
+        'chunk': (OPT_INT, None),
+        'compile': (bool, False),
     },
     'logger': {
         'print_freq': (int, 100),
@@ -135,6 +142,9 @@ CHOICES = {
     'train.pixel_criterion_forw': ('l2',),
     'train.pixel_criterion_back': ('l1',),
     'test.reveal_from': ('png', 'float'),
+    'train.precision': ('fp32', 'bf16', 'fp16'),
+    'test.precision': ('fp32', 'bf16', 'fp16'),
+    'train.memory_saving': ('none', 'checkpoint', 'invertible'),
     'datasets.*.mode': ('Steg', 'LQGT'),
     'datasets.*.on_corrupt': ('error', 'skip'),
     'datasets.*.color': ('RGB', None),
@@ -295,6 +305,9 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
                               f'{opt["num_images"] + 1} (one cover and {opt["num_images"]} secrets), '
                               f'got {ds["batch_size"]}')
         ds['batch_size'] = opt['num_images'] + 1
+        if ds['sets_per_batch'] < 1 or (phase != 'train' and ds['sets_per_batch'] != 1):
+            raise OptionError(f'{source}: datasets.{phase_key}.sets_per_batch must be a positive number of image '
+                              f'sets per training step (1 outside training), got {ds["sets_per_batch"]}')
         if phase == 'train':
             if ds['GT_size'] is None:
                 raise OptionError(f'{source}: missing required key datasets.{phase_key}.GT_size')
