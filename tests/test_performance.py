@@ -39,6 +39,7 @@ def _images(sets: int, config: NetworkConfig = CONFIG, size: int = 16, seed: int
 def _gradients(net, images: torch.Tensor, noise_seed: int = 2, sets: int = 1) -> torch.Tensor:
     net.zero_grad(set_to_none=True)
     torch.manual_seed(noise_seed)
+    images = images.to(next(net.parameters()).device)
     out = net(images)
     n = net.num_images
     lr_ref = images.reshape(sets, n + 1, *images.shape[1:])[:, 1:].flatten(0, 1)[:, :, ::CONFIG.scale_h,
@@ -51,8 +52,12 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-def test_memory_saving_gradients_equal_none():
-    net = _network()
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+
+
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=needs_cuda)])
+def test_memory_saving_gradients_equal_none(device):
+    net = _network().to(device)
     images = _images(1)
     reference = _gradients(net, images)
     assert reference.abs().max() > 0
@@ -203,6 +208,20 @@ def test_memory_saving_training_step_runs(tmp_path):
     images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
     assert torch.isfinite(torch.tensor(losses['total']))
+
+
+@needs_cuda
+@pytest.mark.parametrize('precision', ['fp32', 'bf16', 'fp16'])
+def test_cuda_training_step_and_inference(tmp_path, precision):
+    parsed = parse(_train_file(tmp_path, precision=precision, memory_saving='invertible'), is_train=True)
+    model = create_model(parsed, torch.device('cuda'))
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
+    assert torch.isfinite(torch.tensor(losses['total']))
+    hidden = model.hide(images[:1], images[1:], chunk=3)
+    revealed = model.reveal(hidden.stego, generator=torch.Generator().manual_seed(1))
+    assert hidden.stego.dtype == revealed.secrets.dtype == torch.float32
+    assert torch.isfinite(revealed.secrets).all()
 
 
 def test_test_chunk_is_validated(tmp_path):
