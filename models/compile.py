@@ -36,5 +36,5 @@ def compile_subnets(net: nn.Module, device: torch.device, key: str = 'compile') 
         return False
     for module in net.modules():
         if isinstance(module, DenseSubnet):
-            module.compile(dynamic=False)
+            module.compile()
     return True
