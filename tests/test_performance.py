@@ -108,8 +108,7 @@ def test_precision_choices_are_checked():
         subnet_dtype('fp16', torch.device('cpu'))
 
 
-@pytest.mark.parametrize('chunk', [1, 3])
-def test_chunked_hide_and_reveal_are_bit_identical(chunk):
+def test_chunked_hide_and_reveal_are_bit_identical():
     """At 256 x 256 (feature maps of 64 x 64 and more) oneDNN computes every image of a batch alike; on small maps
     it picks its kernels by batch size and results differ by ~1e-6 (see models.invmihnet.in_chunks)."""
     config = NetworkConfig(scale_h=2, scale_w=2, iir_block_num=(1,), iih_block_num=1)
@@ -117,11 +116,11 @@ def test_chunked_hide_and_reveal_are_bit_identical(chunk):
     images = _images(1, config, size=256)
     with torch.no_grad():
         whole = net.hide(images[:1], images[1:])
-        parts = net.hide(images[:1], images[1:], chunk=chunk)
+        parts = net.hide(images[:1], images[1:], chunk=3)
         assert torch.equal(parts.stego, whole.stego)
         assert torch.equal(parts.stego_float, whole.stego_float)
         revealed = [net.reveal(whole.stego, generator=torch.Generator().manual_seed(5), chunk=c)
-                    for c in (None, chunk)]
+                    for c in (None, 3)]
     assert torch.equal(revealed[0].secrets, revealed[1].secrets)
 
 
@@ -201,10 +200,12 @@ def test_sets_per_batch_is_validated_and_sizes_the_loader(tmp_path):
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
 
 
-def test_memory_saving_training_step_runs(tmp_path):
-    parsed = parse(_train_file(tmp_path, memory_saving='invertible', precision='bf16'), is_train=True)
+def test_precision_and_memory_options_reach_the_networks(tmp_path):
+    model = create_model(parse(_train_file(tmp_path / 'a', precision='bf16'), is_train=True), torch.device('cpu'))
+    assert {m.subnet_dtype for m in model.net.modules() if hasattr(m, 'subnet_dtype')} == {torch.bfloat16}
+    parsed = parse(_train_file(tmp_path / 'b', memory_saving='invertible'), is_train=True)
     model = create_model(parsed, torch.device('cpu'))
-    assert model.net.iir.memory_saving == 'invertible'
+    assert model.net.iir.memory_saving == model.net.iih.memory_saving == 'invertible'
     images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
     assert torch.isfinite(torch.tensor(losses['total']))
