@@ -1,33 +1,78 @@
-"""Hide + reveal time per image set and peak memory for a configuration and image size.
+"""Hide + reveal time per image set, peak memory and PSNR for a configuration and image size, per variant.
 
-    python benchmarks/bench_models.py --opt options/test/test_InvMIHNet_16images.yml --size 1024 --repeats 3
+    python benchmarks/bench_models.py --opt options/test/test_InvMIHNet_16images.yml --size 1024 --repeats 1 \\
+        --warmup 0 --precision fp32 bf16 --chunk 0 1
 
-Untrained weights of the configured architecture (timing does not depend on the weights); the checkpoint paths
-of the option file are ignored.
+Each variant (every --precision with every --chunk; chunk 0 = all secrets / tiles in one call) runs in its own
+process, so its peak memory is its own. Untrained weights of the configured architecture unless --checkpoints
+(timing does not depend on the weights); random images, the same in every variant, revealed from the 8-bit
+stego with the same noise, so the PSNR columns compare the variants' arithmetic.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
+import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data.image_io import to_uint8  # noqa: E402
 from models import create_model  # noqa: E402
 from models.config import NetworkConfig  # noqa: E402
 from options import parse  # noqa: E402
 from utils.device import select_device  # noqa: E402
+from utils.metrics import image_pair_metrics  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return image_pair_metrics(to_uint8(a), to_uint8(b))['psnr']
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Time one variant; prints a JSON line."""
+    opt = copy.deepcopy(parse(args.opt, is_train=False))
+    if not args.checkpoints:
+        opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
+    device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])
+    model = create_model(opt, device)
+    model.set_inference(precision=args.precision, chunk=args.chunk or None)
+    h, w = (args.size * 2)[:2]
+    model.net.check_size(h, w)
+    images = torch.rand(opt['num_images'] + 1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    hide_s, reveal_s = [], []
+    for _ in range(args.warmup + args.repeats):
+        _sync(device)
+        start = time.perf_counter()
+        hidden = model.hide(images[:1], images[1:])
+        _sync(device)
+        mid = time.perf_counter()
+        revealed = model.reveal(hidden.stego, generator=torch.Generator().manual_seed(1))
+        _sync(device)
+        hide_s.append(mid - start)
+        reveal_s.append(time.perf_counter() - mid)
+    peak = (torch.cuda.max_memory_allocated(device) if device.type == 'cuda'
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    med = (lambda t: sorted(t[args.warmup:])[len(t[args.warmup:]) // 2])
+    print(json.dumps({'hide_s': med(hide_s), 'reveal_s': med(reveal_s), 'peak_bytes': peak, 'device': str(device),
+                      'config': model.config, 'stego_psnr': _psnr(hidden.stego[0], images[0]),
+                      'secret_psnr': float(np.mean([_psnr(r, s) for r, s in zip(revealed.secrets, images[1:])]))}))
 
 
 def main() -> None:
@@ -37,48 +82,49 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs first (0 for very large sets)')
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: from gpu_ids)')
+    parser.add_argument('--precision', nargs='+', default=['fp32'], choices=['fp32', 'bf16', 'fp16'])
+    parser.add_argument('--chunk', type=int, nargs='+', default=[0], help='images per network call (0: all)')
+    parser.add_argument('--checkpoints', action='store_true', help="use the option file's checkpoints")
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    opt = copy.deepcopy(parse(args.opt, is_train=False))
-    opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.worker:
+        args.precision, args.chunk = args.precision[0], args.chunk[0]
+        worker(args)
+        return
     h, w = (args.size * 2)[:2]
-    try:
-        NetworkConfig.from_options(opt).check_size(h, w, what='--size: image')
-    except ValueError as err:
-        parser.error(str(err))
-    device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])
-    model = create_model(opt, device)
-    images = torch.rand(opt['num_images'] + 1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
-    gen = torch.Generator().manual_seed(0)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
-    rows = {'hide': [], 'reveal (8-bit stego)': []}
-    for _ in range(args.warmup + args.repeats):
-        _sync(device)
-        start = time.perf_counter()
-        hidden = model.hide(images[:1], images[1:])
-        _sync(device)
-        mid = time.perf_counter()
-        model.reveal(hidden.stego, generator=gen)
-        _sync(device)
-        rows['hide'].append(mid - start)
-        rows['reveal (8-bit stego)'].append(time.perf_counter() - mid)
-    peak = (f'{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB peak GPU memory' if device.type == 'cuda'
-            else f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB peak RSS '
-                 f'(+{(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024:.0f} MiB while running)')
-    print(f'# {model.config}; {h} x {w} images; device {device} '
-          f'({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); '
-          f'median of {args.repeats} after {args.warmup} warm-up')
-    print('| step | seconds per image set |')
-    print('|---|---|')
-    total = 0.0
-    for name, times in rows.items():
-        timed = sorted(times[args.warmup:])
-        med = timed[len(timed) // 2]
-        total += med
-        print(f'| {name} | {med:.3f} |')
-    print(f'| hide + reveal | {total:.3f} |')
-    print(peak)
+    print(f'# {Path(args.opt).name}; {h} x {w} images; {platform.node()}: '
+          f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads; device {args.device or "from gpu_ids"}; median of {args.repeats} '
+          f'after {args.warmup} warm-up', flush=True)
+    base = None
+    for precision in args.precision:
+        for chunk in args.chunk:
+            name = f'{precision}, ' + (f'chunk {chunk}' if chunk else 'no chunking')
+            cmd = [sys.executable, __file__, '--worker', '--opt', args.opt, '--size', *map(str, args.size),
+                   '--repeats', str(args.repeats), '--warmup', str(args.warmup), '--precision', precision,
+                   '--chunk', str(chunk)]
+            cmd += ['--device', args.device] if args.device else []
+            cmd += ['--threads', str(args.threads)] if args.threads else []
+            cmd += ['--checkpoints'] if args.checkpoints else []
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode:
+                print(f'# {name}: failed: {(proc.stderr.strip().splitlines() or ["?"])[-1]}', flush=True)
+                continue
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            if base is None:
+                base = row
+                memory = 'peak GPU memory' if row['device'].startswith('cuda') else 'peak RSS'
+                print(f'# {row["config"]}')
+                print(f'| variant | hide (s) | reveal (s) | hide + reveal (s) | speed-up | {memory} (MiB) | '
+                      f'stego PSNR | secret PSNR |')
+                print('|---|---|---|---|---|---|---|---|')
+            total = row['hide_s'] + row['reveal_s']
+            print(f'| {name} | {row["hide_s"]:.2f} | {row["reveal_s"]:.2f} | {total:.2f} | '
+                  f'{(base["hide_s"] + base["reveal_s"]) / total:.2f}x | {row["peak_bytes"] / 2**20:.0f} | '
+                  f'{row["stego_psnr"]:.2f} | {row["secret_psnr"]:.2f} |', flush=True)
 
 
 if __name__ == '__main__':

@@ -1,15 +1,21 @@
-"""Seconds per training iteration and peak memory: our single backward pass against the published two passes.
+"""Seconds per training iteration, image sets per second and peak memory of training variants, side by side.
 
     python benchmarks/bench_train.py --opt options/train/train_InvMIHNet_4images.yml --crop 144 --iters 5
+    python benchmarks/bench_train.py --opt options/train/train_InvMIHNet_16images.yml --variants two-pass none \
+        checkpoint invertible
 
-Each variant runs in its own process (so peak memory is its own), on random images of the crop size, after one
-warm-up iteration. The gradients of both variants are compared on one batch with the same noise.
+Variants (``--variants``, default all): the published two backward passes in fp32 (the 1.00x baseline), our
+single backward pass, bf16 subnets, torch.compile, the memory-saving modes, and 2 or 4 image sets per step. Each
+runs in its own process (so peak memory is its own), on random images of the crop size, after one warm-up
+iteration (which also compiles). The gradients of the two fp32 backward variants are compared on one batch with
+the same noise when both run.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -25,21 +31,35 @@ from models import create_model  # noqa: E402
 from options import parse  # noqa: E402
 from utils.device import select_device  # noqa: E402
 
-VARIANTS = {'published two-pass backward': True, 'single backward (ours)': False}
+# name: (description, train option overrides, image sets per step)
+VARIANTS: dict[str, tuple[str, dict, int]] = {
+    'two-pass': ('published two-pass backward, fp32', {'two_pass_backward': True}, 1),
+    'single': ('single backward (ours), fp32', {}, 1),
+    'bf16': ('single backward, bf16 subnets', {'precision': 'bf16'}, 1),
+    'fp16': ('single backward, fp16 subnets + grad scaler (CUDA)', {'precision': 'fp16'}, 1),
+    'compile': ('single backward, torch.compile', {'compile': True}, 1),
+    'bf16-compile': ('single backward, bf16 + torch.compile', {'precision': 'bf16', 'compile': True}, 1),
+    'checkpoint': ('memory_saving: checkpoint', {'memory_saving': 'checkpoint'}, 1),
+    'invertible': ('memory_saving: invertible', {'memory_saving': 'invertible'}, 1),
+    'bf16-invertible': ('bf16 + memory_saving: invertible', {'precision': 'bf16', 'memory_saving': 'invertible'}, 1),
+    'sets2': ('sets_per_batch: 2', {}, 2),
+    'sets4': ('sets_per_batch: 4', {}, 4),
+}
+DEFAULT_VARIANTS = [v for v in VARIANTS if v != 'fp16']
 
 
-def build(opt_path: str, two_pass: bool, device_name: str | None):
+def build(opt_path: str, overrides: dict, device_name: str | None):
     opt = parse(opt_path, is_train=True)
     opt = copy.deepcopy(opt)
     opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
-    opt['train']['two_pass_backward'] = two_pass
+    opt['train'].update(overrides)
     device = torch.device(device_name) if device_name else select_device(opt['gpu_ids'])
     return opt, create_model(opt, device)
 
 
-def batch(opt: dict, crop: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(opt: dict, crop: int, seed: int = 0, sets: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    n = opt['num_images'] + 1
+    n = (opt['num_images'] + 1) * sets
     gt = torch.rand(n, 3, crop, crop, generator=g)
     lq = torch.rand(n, 3, crop // opt['scale_H'], crop // opt['scale_W'], generator=g)
     return gt, lq
@@ -52,8 +72,9 @@ def _sync(device: torch.device) -> None:
 
 def worker(args: argparse.Namespace) -> None:
     """Time one variant; prints a JSON line."""
-    opt, model = build(args.opt, args.two_pass, args.device)
-    gt, lq = batch(opt, args.crop)
+    _, overrides, sets = VARIANTS[args.variant]
+    opt, model = build(args.opt, overrides, args.device)
+    gt, lq = batch(opt, args.crop, sets=sets)
     torch.manual_seed(0)
     model.optimize_parameters(gt, lq)
     _sync(model.device)
@@ -68,7 +89,7 @@ def worker(args: argparse.Namespace) -> None:
     peak = (torch.cuda.max_memory_allocated(model.device) if model.device.type == 'cuda'
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     times.sort()
-    print(json.dumps({'median_s': times[len(times) // 2], 'min_s': times[0], 'peak_bytes': peak,
+    print(json.dumps({'median_s': times[len(times) // 2], 'min_s': times[0], 'peak_bytes': peak, 'sets': sets,
                       'device': str(model.device)}))
 
 
@@ -77,7 +98,7 @@ def gradient_difference(opt_path: str, crop: int, device: str | None) -> float:
     grads = []
     for two_pass in (True, False):
         torch.manual_seed(0)
-        opt, model = build(opt_path, two_pass, device)
+        opt, model = build(opt_path, {'two_pass_backward': two_pass}, device)
         gt, lq = batch(opt, crop)
         g = torch.Generator().manual_seed(1)
         with torch.no_grad():
@@ -97,37 +118,45 @@ def main() -> None:
     parser.add_argument('--iters', type=int, default=5, help='timed iterations per variant (after 1 warm-up)')
     parser.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: from gpu_ids)')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS, choices=list(VARIANTS),
+                        help='variants to run, in this order (two-pass, the baseline, always runs first)')
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument('--two-pass', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--variant', default='single', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.worker:
         worker(args)
         return
+    names = ['two-pass'] + [v for v in args.variants if v != 'two-pass']
+    opt = parse(args.opt, is_train=True)
+    print(f'# {Path(args.opt).name}: N={opt["num_images"]}, batch S x {opt["num_images"] + 1} x {args.crop}x'
+          f'{args.crop}, IIR {opt["network_G"]["block_num"]}, IIH {opt["network_H"]["block_num"]} blocks')
+    print(f'# {platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads, {args.iters} timed iterations, '
+          f'device {args.device or "from gpu_ids"}', flush=True)
     rows = {}
-    for name, two_pass in VARIANTS.items():
-        cmd = [sys.executable, __file__, '--worker', '--opt', args.opt, '--crop', str(args.crop),
+    for name in names:
+        cmd = [sys.executable, __file__, '--worker', '--variant', name, '--opt', args.opt, '--crop', str(args.crop),
                '--iters', str(args.iters)]
-        cmd += ['--two-pass'] if two_pass else []
         cmd += ['--device', args.device] if args.device else []
         cmd += ['--threads', str(args.threads)] if args.threads else []
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows[name] = json.loads(out.strip().splitlines()[-1])
-    diff = gradient_difference(args.opt, args.crop, args.device)
-    opt = parse(args.opt, is_train=True)
-    base = rows['published two-pass backward']
-    print(f'# {Path(args.opt).name}: N={opt["num_images"]}, batch {opt["num_images"] + 1} x {args.crop}x{args.crop}, '
-          f'IIR {opt["network_G"]["block_num"]}, IIH {opt["network_H"]["block_num"]} blocks')
-    print(f'# device {base["device"]}, {platform.processor() or platform.machine()}, '
-          f'torch {torch.__version__}, {torch.get_num_threads()} threads, {args.iters} timed iterations')
-    memory = 'peak GPU memory' if base['device'].startswith('cuda') else 'peak RSS'
-    print(f'| variant | s / iteration (median) | {memory} (MiB) | speed-up |')
-    print('|---|---|---|---|')
-    for name, row in rows.items():
-        print(f'| {name} | {row["median_s"]:.3f} | {row["peak_bytes"] / 2**20:.0f} | '
-              f'{base["median_s"] / row["median_s"]:.2f}x |')
-    print(f'max relative gradient difference, single vs two-pass: {diff:.2e}')
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            print(f'# {name}: failed: {(proc.stderr.strip().splitlines() or ["?"])[-1]}', flush=True)
+            continue
+        rows[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if name == 'two-pass':
+            memory = 'peak GPU memory' if rows[name]['device'].startswith('cuda') else 'peak RSS'
+            print(f'| variant | sets / step | s / iteration (median) | image sets / s | {memory} (MiB) | speed-up |')
+            print('|---|---|---|---|---|---|')
+        row, base = rows[name], rows.get('two-pass', rows[name])
+        print(f'| {VARIANTS[name][0]} | {row["sets"]} | {row["median_s"]:.3f} | {row["sets"] / row["median_s"]:.3f} | '
+              f'{row["peak_bytes"] / 2**20:.0f} | '
+              f'{(row["sets"] / row["median_s"]) / (base["sets"] / base["median_s"]):.2f}x |', flush=True)
+    if {'two-pass', 'single'} <= set(rows):
+        diff = gradient_difference(args.opt, args.crop, args.device)
+        print(f'max relative gradient difference, single vs two-pass: {diff:.2e}')
 
 
 if __name__ == '__main__':

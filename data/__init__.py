@@ -73,7 +73,8 @@ def _replicas(dist: bool, rank: int | None, world_size: int | None) -> tuple[int
 def create_dataloader(dataset: Dataset, dataset_opt: dict, num_images: int, dist: bool = False,
                       seed: int | None = None, rank: int | None = None,
                       world_size: int | None = None) -> DataLoader:
-    """A loader whose batches hold ``num_images + 1`` samples: image 0 is the cover.
+    """A loader whose batches hold ``num_images + 1`` samples: image 0 is the cover (in training
+    ``sets_per_batch`` such sets one after another).
 
     Train: a ``ResumableSampler`` (``data.sampler``; shuffled unless ``use_shuffle`` is false), whose order is a
     function of (seed, epoch): the caller calls ``loader.sampler.set_epoch(epoch)`` (as
@@ -90,8 +91,8 @@ def create_dataloader(dataset: Dataset, dataset_opt: dict, num_images: int, dist
     opt_key = dataset_opt.get("opt_key") or "dataset"
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a positive integer, got {num_images!r}")
-    batch_size = num_images + 1
     phase = dataset_opt.get("phase")
+    batch_size = (num_images + 1) * (dataset_opt.get("sets_per_batch", 1) if phase == "train" else 1)
     num_workers = int(dataset_opt.get("n_workers") or 0)
     if num_workers < 0:
         raise ValueError(f"{opt_key}.n_workers must be >= 0, got {num_workers}")
@@ -113,7 +114,7 @@ def create_dataloader(dataset: Dataset, dataset_opt: dict, num_images: int, dist
     if len(dataset) < batch_size * replicas:
         shared = f" shared by {replicas} processes" if replicas > 1 else ""
         raise ValueError(f"{opt_key}.dataroot_GT: {len(dataset)} images{shared}, fewer than one "
-                         f"batch of num_images + 1 = {batch_size}" +
+                         f"batch of {batch_size} (num_images + 1 per image set)" +
                          (" per process" if replicas > 1 else ""))
 
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,

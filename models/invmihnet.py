@@ -19,6 +19,21 @@ from models.config import NetworkConfig
 from models.mosaic import from_tiles, to_tiles
 
 
+def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int | None) -> torch.Tensor:
+    """``fn`` applied to ``x`` in pieces of at most ``chunk`` samples along the batch (all at once when None), for
+    a batch-independent ``fn``: the same result in bounded memory.
+
+    Bit-identical to the unchunked call where the convolution kernels compute each sample alike whatever the batch
+    size, as oneDNN does on this project's image sizes (feature maps of 64 x 64 and more); on small maps (below
+    ~48 x 48) oneDNN picks kernels by batch size and the two agree to ~1e-6 only.
+    """
+    if chunk is None or chunk >= x.shape[0]:
+        return fn(x)
+    if chunk < 1:
+        raise ValueError(f'chunk must be a positive number of images, got {chunk}')
+    return torch.cat([fn(part) for part in x.split(chunk)], 0)
+
+
 @dataclass
 class HideOutput:
     """What hiding produces. ``stego`` is quantized to 8-bit levels (what is saved); the rest is float."""
@@ -72,14 +87,21 @@ class InvMIHNet(nn.Module):
         return torch.randn(shape, generator=generator, dtype=like.dtype,
                            device=generator.device).to(like.device)
 
-    def hide(self, cover: torch.Tensor, secrets: torch.Tensor) -> HideOutput:
-        """Hide N secrets (N, 3, H, W) in a cover (1, 3, H, W) or (3, H, W)."""
+    def hide(self, cover: torch.Tensor, secrets: torch.Tensor, chunk: int | None = None) -> HideOutput:
+        """Hide N secrets (N, 3, H, W) in a cover (1, 3, H, W) or (3, H, W).
+
+        ``chunk``: run both networks on at most that many secrets / tiles at a time (bounded memory, same stego).
+        """
         cover = cover.unsqueeze(0) if cover.dim() == 3 else cover
         self._check_inputs(cover, secrets)
-        out = self.iir(secrets)
+        return self._hide_sets(cover, secrets, chunk)
+
+    def _hide_sets(self, covers: torch.Tensor, secrets: torch.Tensor, chunk: int | None = None) -> HideOutput:
+        """Hide S sets at once: covers (S, 3, H, W), secrets (S * N, 3, H, W) with set s at s * N ... s * N + N - 1."""
+        out = in_chunks(self.iir, secrets, chunk)
         secret_lr, latent = out[:, :3], out[:, 3:]
-        cover_tiles = to_tiles(cover, self.scale_h, self.scale_w)
-        hidden = self.iih(torch.cat((dwt(cover_tiles), dwt(secret_lr)), 1))
+        cover_tiles = to_tiles(covers, self.scale_h, self.scale_w)
+        hidden = in_chunks(self.iih, torch.cat((dwt(cover_tiles), dwt(secret_lr)), 1), chunk)
         steg_wavelet = hidden[:, :4 * self.channels]
         steg_tiles = iwt(steg_wavelet)
         stego_float = from_tiles(steg_tiles, self.scale_h, self.scale_w)
@@ -88,33 +110,35 @@ class InvMIHNet(nn.Module):
 
     def reveal_wavelet(self, steg_wavelet: torch.Tensor, z_hiding: torch.Tensor | None = None,
                        z_rescaling: torch.Tensor | None = None, gaussian_scale: float = 1.0,
-                       generator: torch.Generator | None = None) -> RevealOutput:
+                       generator: torch.Generator | None = None, chunk: int | None = None) -> RevealOutput:
         """Reveal from the stego tiles' wavelet coefficients (N, 12, h/2, w/2).
 
         ``z_hiding`` ~ N(0, 1) of shape (N, 12, h/2, w/2); ``z_rescaling`` ~ N(0, 1) of shape (N, 3N - 3, h, w),
-        multiplied by ``gaussian_scale``. Either is drawn (from ``generator`` when given) when None.
+        multiplied by ``gaussian_scale``. Either is drawn (from ``generator`` when given) when None. ``chunk``:
+        run both networks on at most that many tiles at a time (the noise is drawn whole first: same result).
         """
         n, c4, hh, hw = steg_wavelet.shape
         if z_hiding is None:
             z_hiding = self._noise((n, c4, hh, hw), steg_wavelet, generator)
-        restored = self.iih(torch.cat((steg_wavelet, z_hiding), 1), rev=True)
+        restored = in_chunks(lambda t: self.iih(t, rev=True), torch.cat((steg_wavelet, z_hiding), 1), chunk)
         secret_lr = iwt(restored[:, c4:])
         latent_shape = (n, self.iir.out_channels - self.channels, 2 * hh, 2 * hw)
         if z_rescaling is None:
             z_rescaling = self._noise(latent_shape, steg_wavelet, generator)
         if tuple(z_rescaling.shape) != latent_shape:
             raise ValueError(f'z_rescaling must have shape {latent_shape}, got {tuple(z_rescaling.shape)}')
-        upscaled = self.iir(torch.cat((quantize(secret_lr), gaussian_scale * z_rescaling), 1), rev=True)
+        upscaled = in_chunks(lambda t: self.iir(t, rev=True),
+                             torch.cat((quantize(secret_lr), gaussian_scale * z_rescaling), 1), chunk)
         return RevealOutput(secrets=upscaled[:, :self.channels], secret_lr=secret_lr)
 
     def reveal(self, stego: torch.Tensor, z_hiding: torch.Tensor | None = None,
                z_rescaling: torch.Tensor | None = None, from_float: bool = False, gaussian_scale: float = 1.0,
-               generator: torch.Generator | None = None) -> RevealOutput:
+               generator: torch.Generator | None = None, chunk: int | None = None) -> RevealOutput:
         """Recover the N secrets from a stego image (1, 3, H, W) or (3, H, W).
 
         By default the stego is first quantized to 8-bit levels, as a receiver of the saved PNG has it (a no-op
         for an image read from that PNG). ``from_float=True`` reveals from the unquantized stego, the
-        published test path.
+        published test path. ``chunk``: see :meth:`reveal_wavelet`.
         """
         stego = stego.unsqueeze(0) if stego.dim() == 3 else stego
         if stego.dim() != 4 or stego.shape[:2] != (1, self.channels):
@@ -124,7 +148,7 @@ class InvMIHNet(nn.Module):
         if not from_float:
             stego = quantize(stego)
         steg_wavelet = dwt(to_tiles(stego, self.scale_h, self.scale_w))
-        return self.reveal_wavelet(steg_wavelet, z_hiding, z_rescaling, gaussian_scale, generator)
+        return self.reveal_wavelet(steg_wavelet, z_hiding, z_rescaling, gaussian_scale, generator, chunk)
 
     def channel(self, hidden: HideOutput, reveal_from: str = 'float',
                 distort: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
@@ -148,12 +172,19 @@ class InvMIHNet(nn.Module):
     def forward(self, images: torch.Tensor, z_hiding: torch.Tensor | None = None,
                 z_rescaling: torch.Tensor | None = None, gaussian_scale: float = 1.0, reveal_from: str = 'float',
                 distort: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """The training forward on a batch of N + 1 images (image 0 the cover): hide, the channel (see
-        :meth:`channel`), reveal; every tensor the losses need."""
-        hidden = self.hide(images[:1], images[1:])
+        """The training forward on S image sets of N + 1 images each (image 0 of each set its cover), batch
+        S * (N + 1): hide, the channel (see :meth:`channel`), reveal; every tensor the losses need, the S sets'
+        secrets and tiles one after another."""
+        sets = images.shape[0] // (self.num_images + 1)
+        if images.dim() != 4 or sets < 1 or images.shape[0] != sets * (self.num_images + 1):
+            raise ValueError(f'the training batch must hold whole sets of {self.num_images + 1} images (a cover '
+                             f'and {self.num_images} secrets), got shape {tuple(images.shape)}')
+        grouped = images.reshape(sets, self.num_images + 1, *images.shape[1:])
+        secrets = grouped[:, 1:].flatten(0, 1)
+        hidden = self._hide_sets(grouped[:, 0], secrets)
         received = self.channel(hidden, reveal_from, distort)
         revealed = self.reveal_wavelet(received, z_hiding, z_rescaling, gaussian_scale)
-        return {'secrets': images[1:], 'secret_lr': hidden.secret_lr, 'latent': hidden.latent,
+        return {'secrets': secrets, 'secret_lr': hidden.secret_lr, 'latent': hidden.latent,
                 'cover_tiles': hidden.cover_tiles, 'steg_wavelet': hidden.steg_wavelet,
                 'steg_tiles': hidden.steg_tiles, 'secret_rev_lr': revealed.secret_lr,
                 'secret_recover': revealed.secrets}

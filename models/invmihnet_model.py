@@ -19,11 +19,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models.checkpoint import (CheckpointError, atomic_save, load_state, read_iih_state, read_iir_state,
                                save_iih, save_iir)
+from models.compile import compile_subnets
 from models.config import NetworkConfig
 from models.distortions import TrainingDistortions, parse_training_distortions
 from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
 from models.losses import RESCALING_TERMS, InvMIHNetLoss
 from models.lr_scheduler import build_scheduler
+from models.modules.memory_saving import MEMORY_SAVING_MODES
+from models.precision import grad_scaler, set_subnet_precision, subnet_dtype
 
 logger = logging.getLogger('invmihnet')
 
@@ -65,12 +68,22 @@ class InvMIHNetModel:
         self.net: InvMIHNet = self.network_config.build().to(device)
         self.load_pretrained()
         self.is_train = opt['is_train']
+        self.chunk: int | None = None
         if not self.is_train:
             self.net.eval()
+            test_opt = opt['test']
+            self.set_inference(test_opt['precision'], test_opt['chunk'], test_opt['compile'], key='test')
             return
         train_opt = opt['train']
         self.train_opt = train_opt
         self.net.train()
+        self.set_inference(train_opt['precision'], None, train_opt['compile'], key='train')
+        self.scaler = grad_scaler(train_opt['precision'], device)
+        mode = train_opt['memory_saving']
+        if mode not in MEMORY_SAVING_MODES:
+            raise ValueError(f'{opt.get("source", "options")}: train.memory_saving must be one of '
+                             f'{list(MEMORY_SAVING_MODES)}, got {mode!r}')
+        self.net.iir.memory_saving = self.net.iih.memory_saving = mode
         self.net_train: nn.Module = self.net
         if dist:
             ids = [device.index] if device.type == 'cuda' else None
@@ -90,6 +103,21 @@ class InvMIHNetModel:
                                             eps=train_opt['eps_H'])
         self.optimizers = [o for o in (self.optimizer_G, self.optimizer_H) if o is not None]
         self.schedulers = [build_scheduler(opt_, train_opt) for opt_ in self.optimizers]
+
+    def set_inference(self, precision: str = 'fp32', chunk: int | None = None, compile: bool = False,
+                      key: str = 'test') -> None:
+        """Precision of the subnets ('fp32', 'bf16', 'fp16' on CUDA), the chunk size of :meth:`hide` and
+        :meth:`reveal` (secrets / tiles per network call; None: all at once) and torch.compile of the subnets.
+
+        Errors name ``<option file>: <key>.precision`` / ``<key>.chunk``.
+        """
+        source = self.opt.get('source', 'options')
+        set_subnet_precision(self.net, subnet_dtype(precision, self.device, key=f'{source}: {key}.precision'))
+        if chunk is not None and chunk < 1:
+            raise ValueError(f'{source}: {key}.chunk must be a positive number of images or null, got {chunk}')
+        self.chunk = chunk
+        if compile:
+            compile_subnets(self.net, self.device, key=f'{key}.compile')
 
     # ---------------------------------------------------------------- loading and saving
     def load_pretrained(self) -> None:
@@ -157,21 +185,26 @@ class InvMIHNetModel:
         return rates
 
     def compute_losses(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The training forward and losses on one batch of N + 1 images (image 0 the cover)."""
+        """The training forward and losses on S image sets of N + 1 images each (image 0 of a set its cover),
+        batch S * (N + 1); the losses are means over the sets."""
         out = self.net_train(gt.to(self.device), gaussian_scale=self.train_opt['gaussian_scale'],
                              reveal_from=self.train_opt['reveal_from'],
                              distort=self.distortions if self.distortions.entries else None)
-        return self.loss(out, lq[1:].to(self.device))
+        sets = gt.shape[0] // (self.network_config.num_images + 1)
+        lr_ref = lq.reshape(sets, -1, *lq.shape[1:])[:, 1:].flatten(0, 1)
+        return self.loss(out, lr_ref.to(self.device), sets=sets)
 
     def backward(self, losses: dict[str, torch.Tensor]) -> None:
-        """One backward pass of the summed loss, or the published two (hiding, then rescaling)."""
+        """One backward pass of the summed loss, or the published two (hiding, then rescaling); fp16 losses are
+        scaled by the gradient scaler."""
+        scale = self.scaler.scale if self.scaler is not None else (lambda loss: loss)
         if self.train_opt['two_pass_backward']:
             rescaling_total = sum(losses[k] for k in RESCALING_TERMS)
-            losses['hiding_total'].backward(retain_graph=rescaling_total.requires_grad)
+            scale(losses['hiding_total']).backward(retain_graph=rescaling_total.requires_grad)
             if rescaling_total.requires_grad:
-                rescaling_total.backward()
+                scale(rescaling_total).backward()
         else:
-            losses['total'].backward()
+            scale(losses['total']).backward()
 
     def check_finite(self, values: dict[str, float]) -> None:
         """Raise :class:`NonFiniteLossError` naming the NaN or infinite loss terms.
@@ -206,35 +239,48 @@ class InvMIHNetModel:
         values = {k: v.item() for k, v in losses.items()}
         self.check_finite(values)
         self.backward(losses)
+        del losses
+        if self.scaler is not None:
+            for optimizer in self.optimizers:
+                self.scaler.unscale_(optimizer)
         clip = self.train_opt['gradient_clipping']
         if clip:
             for optimizer in self.optimizers:
                 nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g['params']], clip)
         for optimizer in self.optimizers:
-            optimizer.step()
+            if self.scaler is not None:
+                self.scaler.step(optimizer)
+            else:
+                optimizer.step()
+        if self.scaler is not None:
+            self.scaler.update()
         return values
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
-    def hide(self, cover: torch.Tensor, secrets: torch.Tensor) -> HideOutput:
-        """Hide N secrets (N, 3, H, W) in a cover (1, 3, H, W); see :meth:`InvMIHNet.hide`."""
+    def hide(self, cover: torch.Tensor, secrets: torch.Tensor, chunk: int | None = None) -> HideOutput:
+        """Hide N secrets (N, 3, H, W) in a cover (1, 3, H, W); see :meth:`InvMIHNet.hide`. ``chunk`` defaults
+        to the one of :meth:`set_inference`."""
         was_training = self.net.training
         self.net.eval()
         try:
-            return self.net.hide(cover.to(self.device), secrets.to(self.device))
+            return self.net.hide(cover.to(self.device), secrets.to(self.device),
+                                 self.chunk if chunk is None else chunk)
         finally:
             self.net.train(was_training)
 
     @torch.no_grad()
     def reveal(self, stego: torch.Tensor, z_hiding: torch.Tensor | None = None,
                z_rescaling: torch.Tensor | None = None, from_float: bool = False,
-               gaussian_scale: float = 1.0, generator: torch.Generator | None = None) -> RevealOutput:
-        """Recover the secrets from a stego image; see :meth:`InvMIHNet.reveal`."""
+               gaussian_scale: float = 1.0, generator: torch.Generator | None = None,
+               chunk: int | None = None) -> RevealOutput:
+        """Recover the secrets from a stego image; see :meth:`InvMIHNet.reveal`. ``chunk`` defaults to the one
+        of :meth:`set_inference`."""
         was_training = self.net.training
         self.net.eval()
         to = (lambda t: None if t is None else t.to(self.device))
         try:
             return self.net.reveal(stego.to(self.device), to(z_hiding), to(z_rescaling), from_float,
-                                   gaussian_scale, generator)
+                                   gaussian_scale, generator, self.chunk if chunk is None else chunk)
         finally:
             self.net.train(was_training)

@@ -68,12 +68,16 @@ class InvMIHNetLoss:
                 'lambda_ce_forw', 'lambda_rec_back')
         return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
-    def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``out`` from :meth:`InvMIHNet.forward`; ``lr_ref`` the bicubic LR references of the secrets."""
+    def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor, sets: int = 1) -> dict[str, torch.Tensor]:
+        """``out`` from :meth:`InvMIHNet.forward`; ``lr_ref`` the bicubic LR references of the secrets.
+
+        With ``sets`` image sets in the batch every loss is the mean over the sets (the summed hiding losses are
+        divided by ``sets``; the per-image ones already average), so the learning rate keeps its meaning.
+        """
         cover_wavelet_low = dwt(out['cover_tiles'])[:, :3]
-        losses = {'guide': sum_squared_error(quantize(out['steg_tiles']), out['cover_tiles']),
-                  'reconstruction': sum_squared_error(out['secret_rev_lr'], out['secret_lr']),
-                  'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low)}
+        losses = {'guide': sum_squared_error(quantize(out['steg_tiles']), out['cover_tiles']) / sets,
+                  'reconstruction': sum_squared_error(out['secret_rev_lr'], out['secret_lr']) / sets,
+                  'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low) / sets}
         losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
         if self.rescaling:
             losses['forw_fit'] = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)

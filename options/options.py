@@ -49,6 +49,7 @@ DATASET_SCHEMA: dict[str, Any] = {
     'on_corrupt': (str, 'error'),
     'center_crop': ((int, list, type(None)), None),
     'max_batches': (OPT_INT, None),
+    'sets_per_batch': (int, 1),
 }
 
 SCHEMA: dict[str, Any] = {
@@ -113,6 +114,9 @@ SCHEMA: dict[str, Any] = {
         'two_pass_backward': (bool, False),
         'reveal_from': (str, 'float'),
         'distortions': (list, []),
+        'precision': (str, 'fp32'),
+        'memory_saving': (str, 'none'),
+        'compile': (bool, False),
     },
     'test': {
         'reveal_from': (str, 'png'),
@@ -122,6 +126,9 @@ SCHEMA: dict[str, Any] = {
         'save_images': (bool, True),
         'attacks': (list, ['none']),
         'trained_distortions': (list, []),
+        'precision': (str, 'fp32'),
+        'chunk': (OPT_INT, None),
+        'compile': (bool, False),
     },
     'logger': {
         'print_freq': (int, 100),
@@ -142,6 +149,9 @@ CHOICES = {
     'train.pixel_criterion_back': ('l1',),
     'train.reveal_from': ('float', 'png'),
     'test.reveal_from': ('png', 'float'),
+    'train.precision': ('fp32', 'bf16', 'fp16'),
+    'test.precision': ('fp32', 'bf16', 'fp16'),
+    'train.memory_saving': ('none', 'checkpoint', 'invertible'),
     'datasets.*.mode': ('Steg', 'LQGT'),
     'datasets.*.on_corrupt': ('error', 'skip'),
     'datasets.*.color': ('RGB', None),
@@ -347,6 +357,9 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
                               f'{opt["num_images"] + 1} (one cover and {opt["num_images"]} secrets), '
                               f'got {ds["batch_size"]}')
         ds['batch_size'] = opt['num_images'] + 1
+        if ds['sets_per_batch'] < 1 or (phase != 'train' and ds['sets_per_batch'] != 1):
+            raise OptionError(f'{source}: datasets.{phase_key}.sets_per_batch must be a positive number of image '
+                              f'sets per training step (1 outside training), got {ds["sets_per_batch"]}')
         if phase == 'train':
             if ds['GT_size'] is None:
                 raise OptionError(f'{source}: missing required key datasets.{phase_key}.GT_size')

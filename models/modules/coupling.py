@@ -32,6 +32,7 @@ class AffineCouplingBlock(nn.Module):
             raise ValueError(f'subnet_names must name exactly the roles {ROLES}, got {sorted(subnet_names)}')
         self.split = split
         self.clamp = clamp
+        self.subnet_dtype: torch.dtype | None = None
         self.subnet_names = dict(subnet_names)
         c1, c2 = split, channels - split
         sizes = {'phi': (c2, c1), 'rho': (c1, c2), 'eta': (c1, c2)}
@@ -41,19 +42,28 @@ class AffineCouplingBlock(nn.Module):
     def _subnet(self, role: str) -> nn.Module:
         return getattr(self, self.subnet_names[role])
 
+    def subnet(self, role: str, x: torch.Tensor) -> torch.Tensor:
+        """Apply the subnet of ``role`` to ``x``; in ``subnet_dtype`` under autocast when one is set (see
+        ``models.precision``), with the result cast back to ``x``'s dtype so the coupling arithmetic stays there."""
+        net = self._subnet(role)
+        if self.subnet_dtype is None:
+            return net(x)
+        with torch.autocast(x.device.type, dtype=self.subnet_dtype):
+            out = net(x)
+        return out.to(x.dtype)
+
     def scale(self, r: torch.Tensor) -> torch.Tensor:
         """exp(s) with s = clamp * (2 sigmoid(r) - 1)."""
         return torch.exp(self.clamp * (torch.sigmoid(r) * 2 - 1))
 
     def forward(self, x: torch.Tensor, rev: bool = False) -> torch.Tensor:
         x1, x2 = x[:, :self.split], x[:, self.split:]
-        phi, rho, eta = (self._subnet(role) for role in ROLES)
         if not rev:
-            y1 = x1 + phi(x2)
-            y2 = x2 * self.scale(rho(y1)) + eta(y1)
+            y1 = x1 + self.subnet('phi', x2)
+            y2 = x2 * self.scale(self.subnet('rho', y1)) + self.subnet('eta', y1)
         else:
-            y2 = (x2 - eta(x1)) / self.scale(rho(x1))
-            y1 = x1 - phi(y2)
+            y2 = (x2 - self.subnet('eta', x1)) / self.scale(self.subnet('rho', x1))
+            y1 = x1 - self.subnet('phi', y2)
         return torch.cat((y1, y2), 1)
 
 

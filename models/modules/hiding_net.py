@@ -10,10 +10,14 @@ import torch.nn as nn
 
 from models.modules.coupling import IIHCouplingBlock
 from models.modules.dense_subnet import IIH_SUBNET, SubnetConstructor
+from models.modules.memory_saving import run_coupling_blocks
 
 
 class HidingNet(nn.Module):
-    """(B, 24, h, w) -> (B, 24, h, w): channels 0..11 cover / stego wavelets, 12..23 secret / lost information."""
+    """(B, 24, h, w) -> (B, 24, h, w): channels 0..11 cover / stego wavelets, 12..23 secret / lost information.
+
+    ``memory_saving`` (see ``models.modules.memory_saving``) applies to the blocks when training.
+    """
 
     def __init__(self, block_num: int = 16, channels: int = 24,
                  subnet_constructor: SubnetConstructor = IIH_SUBNET) -> None:
@@ -23,9 +27,8 @@ class HidingNet(nn.Module):
         self.model = nn.ModuleDict({f'inv{i + 1}': IIHCouplingBlock(channels, subnet_constructor,
                                                                     split=channels // 2)
                                     for i in range(block_num)})
+        self.memory_saving = 'none'
 
     def forward(self, x: torch.Tensor, rev: bool = False) -> torch.Tensor:
         blocks = list(self.model.values())
-        for block in (reversed(blocks) if rev else blocks):
-            x = block(x, rev=rev)
-        return x
+        return run_coupling_blocks(blocks[::-1] if rev else blocks, x, rev, self.memory_saving)

@@ -5,12 +5,15 @@ one ``operations`` list (released state_dict keys ``operations.<index>.<...>``);
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn as nn
 
 from models.modules.coupling import IIRCouplingBlock
 from models.modules.dense_subnet import IIR_SUBNET, SubnetConstructor
 from models.modules.downsampling import ConvDownsampling, DownsampleH, HaarDownsampling
+from models.modules.memory_saving import run_coupling_blocks
 
 
 class InvRescaleNet(nn.Module):
@@ -18,6 +21,7 @@ class InvRescaleNet(nn.Module):
 
     Downsampling per level: ConvDownsampling (one level, the whole grid) when ``use_conv_downsampling``;
     otherwise Haar 2x2 per level, except DownsampleH (2x1) at level 1 of a 4 x 2 grid.
+    ``memory_saving`` (see ``models.modules.memory_saving``) applies to each run of coupling blocks when training.
     """
 
     def __init__(self, scale_h: int, scale_w: int, block_num: list[int], in_nc: int = 3, out_nc: int = 3,
@@ -40,6 +44,7 @@ class InvRescaleNet(nn.Module):
                               for _ in range(blocks))
         self.operations = nn.ModuleList(operations)
         self.out_channels = channels
+        self.memory_saving = 'none'
 
     @staticmethod
     def downsampling_plan(scale_h: int, scale_w: int, levels: int,
@@ -66,6 +71,10 @@ class InvRescaleNet(nn.Module):
 
     def forward(self, x: torch.Tensor, rev: bool = False) -> torch.Tensor:
         ops = reversed(self.operations) if rev else self.operations
-        for op in ops:
-            x = op(x, rev=rev)
+        for is_coupling, run in itertools.groupby(ops, key=lambda op: isinstance(op, IIRCouplingBlock)):
+            if is_coupling:
+                x = run_coupling_blocks(list(run), x, rev, self.memory_saving)
+            else:
+                for op in run:
+                    x = op(x, rev=rev)
         return x

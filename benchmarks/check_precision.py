@@ -1,0 +1,79 @@
+"""Mixed precision against fp32 on the reference checkpoints: hide + reveal PSNR and invertibility round trips.
+
+    python benchmarks/check_precision.py --precision bf16 --cases 4 6 8 9 16
+
+For every reference case of ``tests/data`` (published architecture, non-trivial weights, 96 x 96 images): hide and
+reveal from the 8-bit stego with the case's noise in fp32 and in the given precision, the stego vs cover and
+recovered vs secret PSNR (RGB, 0-255) of both, and the worst round-trip error |f^-1(f(x)) - x| of IIR and IIH
+with low-precision subnets (the coupling arithmetic stays fp32, so this stays at fp32 rounding).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.image_io import to_uint8  # noqa: E402
+from models import create_model  # noqa: E402
+from models.modules.wavelet import dwt  # noqa: E402
+from models.mosaic import to_tiles  # noqa: E402
+from options import parse  # noqa: E402
+from tests.golden_cases import CASES, load_case, option_file_for  # noqa: E402
+from utils.metrics import image_pair_metrics  # noqa: E402
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return image_pair_metrics(to_uint8(a), to_uint8(b))['psnr']
+
+
+def measure(model, ref: dict) -> dict[str, float]:
+    """Stego and mean secret PSNR of one hide + reveal (8-bit stego, the case's noise), and round-trip errors."""
+    images = ref['images']
+    hidden = model.hide(images[:1], images[1:])
+    revealed = model.reveal(hidden.stego, ref['noise_iih'], ref['noise_iir'])
+    net = model.net
+    with torch.no_grad():
+        iir_error = (net.iir(net.iir(images[1:]), rev=True) - images[1:]).abs().max().item()
+        wavelets = torch.cat((dwt(to_tiles(images[:1], net.scale_h, net.scale_w)), dwt(hidden.secret_lr)), 1)
+        iih_error = (net.iih(net.iih(wavelets), rev=True) - wavelets).abs().max().item()
+    return {'stego_psnr': _psnr(hidden.stego[0], images[0]),
+            'secret_psnr': float(np.mean([_psnr(r, s) for r, s in zip(revealed.secrets, images[1:])])),
+            'iir_roundtrip': iir_error, 'iih_roundtrip': iih_error}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--precision', default='bf16', choices=['bf16', 'fp16'])
+    parser.add_argument('--cases', type=int, nargs='+', default=list(CASES), choices=CASES)
+    parser.add_argument('--device', default='cpu')
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f'# reference checkpoints (tests/data), 96 x 96 images, revealing from the 8-bit stego; device {device} '
+          f'({platform.processor() or platform.machine()}), torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads')
+    p = args.precision
+    print(f'| N | stego PSNR fp32 | stego PSNR {p} | secret PSNR fp32 | secret PSNR {p} | secret diff (dB) | '
+          f'IIR round trip {p} | IIH round trip {p} | IIR / IIH round trip fp32 |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.cases:
+            ref = load_case(n)
+            model = create_model(parse(option_file_for(n, Path(tmp) / str(n)), is_train=False), device)
+            fp32 = measure(model, ref)
+            model.set_inference(precision=p)
+            low = measure(model, ref)
+            print(f'| {n} | {fp32["stego_psnr"]:.2f} | {low["stego_psnr"]:.2f} | {fp32["secret_psnr"]:.2f} | '
+                  f'{low["secret_psnr"]:.2f} | {low["secret_psnr"] - fp32["secret_psnr"]:+.3f} | '
+                  f'{low["iir_roundtrip"]:.1e} | {low["iih_roundtrip"]:.1e} | '
+                  f'{fp32["iir_roundtrip"]:.1e} / {fp32["iih_roundtrip"]:.1e} |', flush=True)
+
+
+if __name__ == '__main__':
+    main()

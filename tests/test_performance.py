@@ -1,0 +1,236 @@
+"""Speed and memory features that must not change what is computed: memory-saving modes, mixed precision,
+chunked hide / reveal, several image sets per step, the compile fallback, and their options."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+import yaml
+
+from models import create_model
+from models.compile import compile_subnets
+from models.config import NetworkConfig
+from models.losses import InvMIHNetLoss
+from models.precision import set_subnet_precision, subnet_dtype
+from options import OptionError, parse
+from tests.train_helpers import tiny_train_options
+
+# 8-image grid: IIR runs [1, 1] around a learnable DownsampleH, so a memory mode meets two coupling runs.
+CONFIG = NetworkConfig(scale_h=4, scale_w=2, iir_block_num=(1, 1), iih_block_num=2)
+BF16_ROUNDTRIP_BOUND = 1e-5
+
+
+def _network(config: NetworkConfig = CONFIG, seed: int = 0):
+    torch.manual_seed(seed)
+    net = config.build()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if 'haar_weights' not in name and 'conv_weights' not in name:
+                p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    return net
+
+
+def _images(sets: int, config: NetworkConfig = CONFIG, size: int = 16, seed: int = 1) -> torch.Tensor:
+    return torch.rand(sets * (config.num_images + 1), 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def _gradients(net, images: torch.Tensor, noise_seed: int = 2, sets: int = 1) -> torch.Tensor:
+    net.zero_grad(set_to_none=True)
+    torch.manual_seed(noise_seed)
+    images = images.to(next(net.parameters()).device)
+    out = net(images)
+    n = net.num_images
+    lr_ref = images.reshape(sets, n + 1, *images.shape[1:])[:, 1:].flatten(0, 1)[:, :, ::CONFIG.scale_h,
+                                                                               ::CONFIG.scale_w]
+    InvMIHNetLoss()(out, lr_ref, sets=sets)['total'].backward()
+    return torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+
+
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=needs_cuda)])
+def test_memory_saving_gradients_equal_none(device):
+    net = _network().to(device)
+    images = _images(1)
+    reference = _gradients(net, images)
+    assert reference.abs().max() > 0
+    for mode in ('checkpoint', 'invertible'):
+        net.iir.memory_saving = net.iih.memory_saving = mode
+        grads = _gradients(net, images)
+        assert grads.shape == reference.shape
+        assert _relative(grads, reference) < 1e-4, mode
+
+
+def test_invertible_mode_frees_block_activations():
+    """Only the runs' outputs are saved: the autograd graph holds far fewer saved bytes than with ``none``."""
+    def saved_bytes(mode: str) -> int:
+        net = _network()
+        net.iir.memory_saving = net.iih.memory_saving = mode
+        total = 0
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            nonlocal total
+            total += t.numel() * t.element_size()
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            net(_images(1, size=32))
+        return total
+    assert saved_bytes('invertible') < saved_bytes('none') / 3
+
+
+def test_bf16_subnets_keep_both_networks_invertible():
+    net = _network()
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    h = torch.rand(2, 24, 4, 4, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        fp32_out = net.iir(x)
+        set_subnet_precision(net, torch.bfloat16)
+        for module, inp in ((net.iir, x), (net.iih, h)):
+            out = module(inp)
+            assert out.dtype == torch.float32
+            assert (module(out, rev=True) - inp).abs().max().item() < BF16_ROUNDTRIP_BOUND
+        assert (net.iir(x) - fp32_out).abs().max() > 1e-4, 'bf16 subnets computed in fp32: the test proves nothing'
+
+
+def test_precision_choices_are_checked():
+    assert subnet_dtype('bf16', torch.device('cpu')) is torch.bfloat16
+    assert subnet_dtype('fp32', torch.device('cpu')) is None
+    with pytest.raises(ValueError, match=r"train\.precision must be one of \['fp32', 'bf16', 'fp16'\], got 'fp8'"):
+        subnet_dtype('fp8', torch.device('cpu'), key='train.precision')
+    with pytest.raises(ValueError, match='fp16 runs only on CUDA'):
+        subnet_dtype('fp16', torch.device('cpu'))
+
+
+def test_chunked_hide_and_reveal_are_bit_identical():
+    """At 256 x 256 (feature maps of 64 x 64 and more) oneDNN computes every image of a batch alike; on small maps
+    it picks its kernels by batch size and results differ by ~1e-6 (see models.invmihnet.in_chunks)."""
+    config = NetworkConfig(scale_h=2, scale_w=2, iir_block_num=(1,), iih_block_num=1)
+    net = _network(config).eval()
+    images = _images(1, config, size=256)
+    with torch.no_grad():
+        whole = net.hide(images[:1], images[1:])
+        parts = net.hide(images[:1], images[1:], chunk=3)
+        assert torch.equal(parts.stego, whole.stego)
+        assert torch.equal(parts.stego_float, whole.stego_float)
+        revealed = [net.reveal(whole.stego, generator=torch.Generator().manual_seed(5), chunk=c)
+                    for c in (None, 3)]
+    assert torch.equal(revealed[0].secrets, revealed[1].secrets)
+
+
+def test_two_sets_per_step_give_the_mean_of_single_set_gradients():
+    net = _network()
+    images = _images(2)
+    n1 = CONFIG.num_images + 1
+    z_h = torch.randn(2 * CONFIG.num_images, 12, 2, 4, generator=torch.Generator().manual_seed(6))
+    z_r = torch.randn(2 * CONFIG.num_images, 3 * CONFIG.num_images - 3, 4, 8,
+                      generator=torch.Generator().manual_seed(7))
+
+    def grads(batch: torch.Tensor, sets: int, zh: torch.Tensor, zr: torch.Tensor) -> torch.Tensor:
+        net.zero_grad(set_to_none=True)
+        out = net(batch, z_hiding=zh, z_rescaling=zr)
+        lr_ref = batch.reshape(sets, n1, *batch.shape[1:])[:, 1:].flatten(0, 1)[:, :, ::4, ::2]
+        InvMIHNetLoss()(out, lr_ref, sets=sets)['total'].backward()
+        return torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+    n = CONFIG.num_images
+    singles = [grads(images[s * n1:(s + 1) * n1], 1, z_h[s * n:(s + 1) * n], z_r[s * n:(s + 1) * n])
+               for s in range(2)]
+    both = grads(images, 2, z_h, z_r)
+    assert _relative(both, (singles[0] + singles[1]) / 2) < 1e-4
+    assert _relative(singles[0], singles[1]) > 1e-2
+
+
+def test_training_batch_must_hold_whole_sets():
+    with pytest.raises(ValueError, match='whole sets of 9 images'):
+        _network()(_images(1)[:7])
+
+
+def test_compile_falls_back_with_a_message(monkeypatch, caplog):
+    def unavailable(*args, **kwargs):
+        raise RuntimeError('no C++ compiler found')
+    monkeypatch.setattr(torch, 'compile', unavailable)
+    net = _network()
+    with caplog.at_level(logging.WARNING, logger='invmihnet'):
+        assert compile_subnets(net, torch.device('cpu'), key='train.compile') is False
+    assert 'train.compile: torch.compile is unavailable' in caplog.text and 'no C++ compiler' in caplog.text
+
+
+def _train_file(tmp_path, **train):
+    return tiny_train_options(tmp_path, **train)
+
+
+@pytest.mark.parametrize('key, value, match', [
+    ('precision', 'fp8', r"train\.precision must be one of \['fp32', 'bf16', 'fp16'\], got 'fp8'"),
+    ('memory_saving', 'lots', r'train\.memory_saving must be one of'),
+    ('compile', 'yes', r'train\.compile must be bool'),
+])
+def test_train_options_are_validated(tmp_path, key, value, match):
+    with pytest.raises(OptionError, match=match):
+        parse(_train_file(tmp_path, **{key: value}), is_train=True)
+
+
+def test_fp16_on_the_cpu_is_an_option_error(tmp_path):
+    path = _train_file(tmp_path, precision='fp16')
+    with pytest.raises(ValueError, match=r'tiny\.yml: train\.precision: fp16 runs only on CUDA'):
+        create_model(parse(path, is_train=True), torch.device('cpu'))
+
+
+def test_sets_per_batch_is_validated_and_sizes_the_loader(tmp_path):
+    path = _train_file(tmp_path)
+    opt = yaml.safe_load(path.read_text())
+    opt['datasets']['train']['sets_per_batch'] = 0
+    path.write_text(yaml.safe_dump(opt))
+    with pytest.raises(OptionError, match=r'datasets\.train\.sets_per_batch must be a positive'):
+        parse(path, is_train=True)
+    opt['datasets']['train']['sets_per_batch'] = 2
+    path.write_text(yaml.safe_dump(opt))
+    parsed = parse(path, is_train=True)
+    from data import create_dataloader, create_dataset
+    loader = create_dataloader(create_dataset(parsed['datasets']['train']), parsed['datasets']['train'], 4, seed=0)
+    batch = next(iter(loader))
+    assert batch['GT'].shape[0] == 10
+    model = create_model(parsed, torch.device('cpu'))
+    losses = model.optimize_parameters(batch['GT'], batch['LQ'])
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+
+
+def test_precision_and_memory_options_reach_the_networks(tmp_path):
+    model = create_model(parse(_train_file(tmp_path / 'a', precision='bf16'), is_train=True), torch.device('cpu'))
+    assert {m.subnet_dtype for m in model.net.modules() if hasattr(m, 'subnet_dtype')} == {torch.bfloat16}
+    parsed = parse(_train_file(tmp_path / 'b', memory_saving='invertible'), is_train=True)
+    model = create_model(parsed, torch.device('cpu'))
+    assert model.net.iir.memory_saving == model.net.iih.memory_saving == 'invertible'
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
+    assert torch.isfinite(torch.tensor(losses['total']))
+
+
+@needs_cuda
+@pytest.mark.parametrize('precision', ['fp32', 'bf16', 'fp16'])
+def test_cuda_training_step_and_inference(tmp_path, precision):
+    parsed = parse(_train_file(tmp_path, precision=precision, memory_saving='invertible'), is_train=True)
+    model = create_model(parsed, torch.device('cuda'))
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
+    assert torch.isfinite(torch.tensor(losses['total']))
+    hidden = model.hide(images[:1], images[1:], chunk=3)
+    revealed = model.reveal(hidden.stego, generator=torch.Generator().manual_seed(1))
+    assert hidden.stego.dtype == revealed.secrets.dtype == torch.float32
+    assert torch.isfinite(revealed.secrets).all()
+
+
+def test_test_chunk_is_validated(tmp_path):
+    opt = yaml.safe_load(open('options/test/test_InvMIHNet_4images_demo.yml').read())
+    opt['gpu_ids'] = None
+    opt['path'].update(pretrain_model_G=None, pretrain_model_H=None, root=str(tmp_path))
+    opt['test'] = {**(opt.get('test') or {}), 'chunk': 0}
+    path = tmp_path / 'test.yml'
+    path.write_text(yaml.safe_dump(opt))
+    with pytest.raises(ValueError, match=r'test\.yml: test\.chunk must be a positive number'):
+        create_model(parse(path, is_train=False), torch.device('cpu'))
