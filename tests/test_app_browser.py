@@ -34,7 +34,8 @@ DEMO_OPT = 'options/test/test_InvMIHNet_4images_demo.yml'
 KODAK = ROOT / 'datasets' / 'kodak_demo' / 'test'
 COVER_NAME, SECRET_NAMES = 'kodim15.png', [f'kodim{i}.png' for i in (16, 17, 18, 19)]
 CROP = 128                       # center crops of the 256 x 256 photos: a quarter of the work of hiding them whole
-MIN_SECRET_PSNR = 20.0           # the demo model reveals ~27 dB; a reveal that went wrong gives noise, ~10 dB
+MIN_MEAN_SECRET_PSNR = 20.0      # the demo model: 26.8 dB on these crops (21.3 to 32.2 per secret)
+MIN_SECRET_PSNR = 15.0           # a reveal that went wrong gives noise, ~10 dB
 SCREENSHOT = ROOT / 'figures' / 'app_screenshot.png'
 # Failure bounds only, far above the usual (app ready in ~10 s, each step in seconds): on a shared, overloaded
 # machine importing torch and Gradio alone has taken over two minutes.
@@ -242,8 +243,7 @@ def test_hide_download_and_reveal_in_the_browser(served_app: ServedApp, browser:
     stego = files['stego.png'].read_bytes()
     assert read_rgb(stego).shape == (CROP, CROP, 3)
     report = by_css(page, '#hide-report')[0].text
-    secret_psnr = float(re.search(r'Recovered secrets PSNR: ([\d.]+) dB', report).group(1))
-    assert secret_psnr > MIN_SECRET_PSNR, report
+    page_secret_psnr = float(re.search(r'Recovered secrets PSNR: ([\d.]+) dB', report).group(1))
     wait_for(lambda: by_css(page, '#hide-comparison img'), 'the cover | stego | difference view')
     page.save_screenshot(str(tmp_path / 'app_screenshot.png'))
     if os.environ.get('UPDATE_SCREENSHOT') == '1':
@@ -261,5 +261,7 @@ def test_hide_download_and_reveal_in_the_browser(served_app: ServedApp, browser:
     with zipfile.ZipFile(archive) as opened:
         revealed = {name: read_rgb(opened.read(name)) for name in opened.namelist()}
     assert sorted(revealed) == [f'{i:02d}_{p.stem}.png' for i, p in enumerate(photos.secrets, 1)]
-    for (name, image), secret in zip(sorted(revealed.items()), photos.secrets):
-        assert psnr(read_rgb(secret.read_bytes()), image) > MIN_SECRET_PSNR, name
+    values = [psnr(read_rgb(secret.read_bytes()), image)
+              for image, secret in zip((revealed[n] for n in sorted(revealed)), photos.secrets)]
+    assert min(values) > MIN_SECRET_PSNR and np.mean(values) > MIN_MEAN_SECRET_PSNR, values
+    assert abs(np.mean(values) - page_secret_psnr) < 0.01, 'Hide promised another PSNR than Reveal delivered'
