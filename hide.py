@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from stego import HideResult, default_key_path, hide_images, load_model
-from stego.cli import add_common_arguments, cli_session, reveal_seed
+from stego.cli import add_common_arguments, apply_inference_arguments, channel_notice, cli_session, reveal_seed
 from stego.cover import COVER_MODES
 from stego.outputs import check_outputs, write_files
 from stego.png import check_png_path, encode_png
@@ -71,12 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         inputs = [args.cover, *args.secrets, args.opt, args.iir, args.iih]
         check_outputs([stego_path, key_path], inputs, args.overwrite)
         model = load_model(args.opt, args.iir, args.iih, 'cpu' if args.cpu else None)
+        apply_inference_arguments(args, model)
         seed = reveal_seed(args, model)
         result = hide_images(model, args.cover, args.secrets, mode=args.mode, verify=args.verify,
                              max_pixels=args.max_pixels, seed=seed)
         write_files({stego_path: encode_png(result.stego), key_path: result.key.to_text().encode('utf-8')},
                     args.overwrite)
     print(format_report(result, stego_path, key_path, seed))
+    print(f'warning: {channel_notice(model)}', file=sys.stderr)
     return 0
 
 

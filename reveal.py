@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stego import StegoKey, default_key_path, load_model, reveal_image, write_secrets
-from stego.cli import add_common_arguments, cli_session, print_warnings, reveal_seed
+from stego.cli import add_common_arguments, apply_inference_arguments, cli_session, print_warnings, reveal_seed
 from stego.outputs import check_outputs
 from stego.receiver import output_names
 
@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with cli_session():
         key = StegoKey.load(args.key) if args.key else None
         model = load_model(args.opt, args.iir, args.iih, 'cpu' if args.cpu else None)
+        apply_inference_arguments(args, model)
         inputs = [args.stego, args.key, args.opt, args.iir, args.iih]
         names = output_names(key, model.network_config.num_images)
         check_outputs([out_dir / name for name in names], inputs, args.overwrite)

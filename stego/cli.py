@@ -28,6 +28,19 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                         help='refuse an input image whose header declares more pixels (default %(default)s)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
+    parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'],
+                        help="the subnets' precision (default: test.precision of the option file; fp16 needs CUDA)")
+    parser.add_argument('--chunk', type=int,
+                        help='secrets / tiles per network call, to bound memory on big images (same output; '
+                             'default: test.chunk of the option file, else all at once)')
+
+
+def apply_inference_arguments(args: argparse.Namespace, model: InvMIHNetModel) -> None:
+    """``--precision`` / ``--chunk`` override the option file's ``test.precision`` / ``test.chunk``."""
+    test_opt = model.opt['test']
+    if args.precision is not None or args.chunk is not None:
+        model.set_inference(args.precision or test_opt['precision'],
+                            test_opt['chunk'] if args.chunk is None else args.chunk, key='command line')
 
 
 def reveal_seed(args: argparse.Namespace, model: InvMIHNetModel) -> int:
@@ -52,6 +65,16 @@ def cli_session() -> Iterator[None]:
             yield
     except (ValueError, OSError, torch.cuda.OutOfMemoryError) as err:
         raise SystemExit(f'error: {err}') from None
+
+
+def channel_notice(model: InvMIHNetModel) -> str:
+    """What the stego survives on its way to the receiver, from the option file's ``test.trained_distortions``."""
+    trained = model.opt['test']['trained_distortions']
+    if not trained:
+        return ('this model was trained for no distortion: the receiver must get the stego PNG exactly as written '
+                '(no JPEG re-encoding, resizing, filtering or editing), or the secrets are lost')
+    return (f'this model was trained for {", ".join(trained)}; other changes to the stego (stronger compression, '
+            f'resizing, editing) may still destroy the secrets')
 
 
 def print_warnings(messages: list[str]) -> None:
