@@ -50,7 +50,7 @@ def _option_file(folder: Path, test_section: dict) -> Path:
 
 
 def test_attacks_are_evaluated_on_the_saved_stego(tmp_path):
-    clean_opt = parse(_option_file(tmp_path / 'clean', {}), is_train=False)
+    clean_opt = parse(_option_file(tmp_path / 'clean', {'attacks': ['none']}), is_train=False)
     clean = test_script.run(clean_opt)['kodak_demo_test']
     assert not (Path(clean_opt['path']['results_root']) / 'kodak_demo_test' / 'robustness.json').exists()
 
