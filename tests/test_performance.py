@@ -156,8 +156,13 @@ def test_compile_falls_back_with_a_message(monkeypatch, caplog):
         raise RuntimeError('no C++ compiler found')
     monkeypatch.setattr(torch, 'compile', unavailable)
     net = _network()
-    with caplog.at_level(logging.WARNING, logger='invmihnet'):
+    logger = logging.getLogger('invmihnet')  # its handler, not caplog: earlier tests may stop its propagation
+    handler = caplog.handler
+    logger.addHandler(handler)
+    try:
         assert compile_subnets(net, torch.device('cpu'), key='train.compile') is False
+    finally:
+        logger.removeHandler(handler)
     assert 'train.compile: torch.compile is unavailable' in caplog.text and 'no C++ compiler' in caplog.text
 
 

@@ -161,8 +161,8 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     real = __import__('models.losses', fromlist=['InvMIHNetLoss']).InvMIHNetLoss.__call__
     calls = {'n': 0}
 
-    def poisoned(self, out, lr_ref):
-        losses = real(self, out, lr_ref)
+    def poisoned(self, out, lr_ref, sets=1):
+        losses = real(self, out, lr_ref, sets)
         calls['n'] += 1
         if calls['n'] == 3:
             losses['forw_ce'] = losses['forw_ce'] * float('nan')

@@ -64,8 +64,8 @@ def distributed_worker(rank: int, world_size: int, port: int, opt_path: str, out
         noises.append(real_noise(self, shape, like, generator).detach().clone())
         return noises[-1]
 
-    def poisoned_loss(self, out, lr_ref):
-        losses = real_loss(self, out, lr_ref)
+    def poisoned_loss(self, out, lr_ref, sets=1):
+        losses = real_loss(self, out, lr_ref, sets)
         if len(noises) > 2:  # two draws per step: poison the second step
             losses['back_rec'] = losses['back_rec'] * float('nan')
         return losses
