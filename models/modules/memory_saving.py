@@ -48,14 +48,16 @@ def _split(block: AffineCouplingBlock, t: torch.Tensor) -> tuple[torch.Tensor, t
     return t[:, :block.split], t[:, block.split:]
 
 
-def _subnet_params(block: AffineCouplingBlock, *roles: str) -> list[torch.nn.Parameter]:
-    return [p for role in roles for p in block._subnet(role).parameters() if p.requires_grad]
-
-
-def _accumulate(grads: Grads, params: list[torch.nn.Parameter], values: Sequence[torch.Tensor | None]) -> None:
+def _backprop(block: AffineCouplingBlock, roles: tuple[str, ...], output: torch.Tensor, leaf: torch.Tensor,
+              grad_output: torch.Tensor, grads: Grads) -> torch.Tensor:
+    """Backpropagate ``grad_output`` through ``output`` (computed from ``leaf`` by the subnets of ``roles``): add
+    the subnets' parameter gradients to ``grads`` and return the gradient of ``leaf``."""
+    params = [p for role in roles for p in block._subnet(role).parameters() if p.requires_grad]
+    grad_leaf, *values = torch.autograd.grad(output, [leaf] + params, grad_output, allow_unused=True)
     for p, g in zip(params, values):
         if g is not None:
             grads[p] = grads[p] + g if p in grads else g
+    return grad_leaf
 
 
 def _backward_forward_block(block: AffineCouplingBlock, y: torch.Tensor, grad_y: torch.Tensor,
@@ -67,18 +69,13 @@ def _backward_forward_block(block: AffineCouplingBlock, y: torch.Tensor, grad_y:
     eta = block.subnet('eta', y1_leaf)
     scale = block.scale(block.subnet('rho', y1_leaf))
     x2 = ((y2 - eta) / scale).detach()
-    params = _subnet_params(block, 'rho', 'eta')
-    out = torch.autograd.grad(x2 * scale + eta, [y1_leaf] + params, a2, allow_unused=True)
-    _accumulate(grads, params, out[1:])
-    b1 = a1 + out[0]
+    b1 = a1 + _backprop(block, ('rho', 'eta'), x2 * scale + eta, y1_leaf, a2, grads)
     grad_x2 = a2 * scale.detach()
     x2_leaf = x2.requires_grad_()
     phi = block.subnet('phi', x2_leaf)
     x1 = (y1 - phi).detach()
-    params = _subnet_params(block, 'phi')
-    out = torch.autograd.grad(phi, [x2_leaf] + params, b1, allow_unused=True)
-    _accumulate(grads, params, out[1:])
-    return torch.cat((x1, x2.detach()), 1), torch.cat((b1, grad_x2 + out[0]), 1)
+    grad_x2 = grad_x2 + _backprop(block, ('phi',), phi, x2_leaf, b1, grads)
+    return torch.cat((x1, x2.detach()), 1), torch.cat((b1, grad_x2), 1)
 
 
 def _backward_reverse_block(block: AffineCouplingBlock, y: torch.Tensor, grad_y: torch.Tensor,
@@ -89,18 +86,13 @@ def _backward_reverse_block(block: AffineCouplingBlock, y: torch.Tensor, grad_y:
     y2_leaf = y2.detach().requires_grad_()
     phi = block.subnet('phi', y2_leaf)
     x1 = (y1 + phi).detach()
-    params = _subnet_params(block, 'phi')
-    out = torch.autograd.grad(phi, [y2_leaf] + params, -a1, allow_unused=True)
-    _accumulate(grads, params, out[1:])
-    b2 = a2 + out[0]
+    b2 = a2 + _backprop(block, ('phi',), phi, y2_leaf, -a1, grads)
     x1_leaf = x1.requires_grad_()
     eta = block.subnet('eta', x1_leaf)
     scale = block.scale(block.subnet('rho', x1_leaf))
     x2 = (y2 * scale + eta).detach()
-    params = _subnet_params(block, 'rho', 'eta')
-    out = torch.autograd.grad((x2 - eta) / scale, [x1_leaf] + params, b2, allow_unused=True)
-    _accumulate(grads, params, out[1:])
-    return torch.cat((x1_leaf.detach(), x2), 1), torch.cat((a1 + out[0], b2 / scale.detach()), 1)
+    grad_x1 = a1 + _backprop(block, ('rho', 'eta'), (x2 - eta) / scale, x1_leaf, b2, grads)
+    return torch.cat((x1_leaf.detach(), x2), 1), torch.cat((grad_x1, b2 / scale.detach()), 1)
 
 
 class _InvertibleRun(torch.autograd.Function):
