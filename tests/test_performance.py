@@ -18,7 +18,13 @@ from tests.train_helpers import tiny_train_options
 
 # 8-image grid: IIR runs [1, 1] around a learnable DownsampleH, so a memory mode meets two coupling runs.
 CONFIG = NetworkConfig(scale_h=4, scale_w=2, iir_block_num=(1, 1), iih_block_num=2)
-BF16_ROUNDTRIP_BOUND = 1e-5
+# bf16 subnets, fp32 coupling: the round trip |f^-1(f(x)) - x| stays at fp32 rounding for almost every value; a value
+# whose subnet input falls on the other side of a bf16 rounding boundary in the reverse pass (which sees that input to
+# fp32 rounding, not bit for bit) is off by about one bf16 step. Bounds on the mean, the share of values off by more
+# than 1e-4, and the worst value (2 bf16 steps at unit scale is 7.8e-3).
+BF16_ROUNDTRIP_MEAN_BOUND = 1e-5
+BF16_ROUNDTRIP_OFF_SHARE = 1e-2
+BF16_ROUNDTRIP_MAX_BOUND = 5e-2
 
 
 def _network(config: NetworkConfig = CONFIG, seed: int = 0):
@@ -86,16 +92,24 @@ def test_invertible_mode_frees_block_activations():
 
 
 def test_bf16_subnets_keep_both_networks_invertible():
+    """64 x 64 secrets (feature maps large enough for bf16 boundary crossings to occur); a network run wholly in bf16
+    is the contrast: its mean round-trip error is hundreds of times larger."""
     net = _network()
-    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
-    h = torch.rand(2, 24, 4, 4, generator=torch.Generator().manual_seed(4))
+    whole_bf16 = _network().to(torch.bfloat16)
+    x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    h = torch.rand(1, 24, 16, 32, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         fp32_out = net.iir(x)
         set_subnet_precision(net, torch.bfloat16)
-        for module, inp in ((net.iir, x), (net.iih, h)):
+        for module, bf16_module, inp in ((net.iir, whole_bf16.iir, x), (net.iih, whole_bf16.iih, h)):
             out = module(inp)
             assert out.dtype == torch.float32
-            assert (module(out, rev=True) - inp).abs().max().item() < BF16_ROUNDTRIP_BOUND
+            error = (module(out, rev=True) - inp).abs()
+            assert error.mean().item() < BF16_ROUNDTRIP_MEAN_BOUND
+            assert (error > 1e-4).float().mean().item() < BF16_ROUNDTRIP_OFF_SHARE
+            assert error.max().item() < BF16_ROUNDTRIP_MAX_BOUND
+            whole = (bf16_module(bf16_module(inp.bfloat16()), rev=True).float() - inp).abs()
+            assert whole.mean().item() > 100 * error.mean().item()
         assert (net.iir(x) - fp32_out).abs().max() > 1e-4, 'bf16 subnets computed in fp32: the test proves nothing'
 
 
