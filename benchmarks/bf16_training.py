@@ -1,0 +1,191 @@
+"""Does a model trained with bf16 subnets end as good as one trained in fp32? Trains one option file once per
+precision (same seed, data order and schedule) and evaluates each final model on the option file's validation set
+as test.py does (revealing from the 8-bit stego).
+
+    python benchmarks/bf16_training.py --opt options/train/train_InvMIHNet_4images_demo.yml
+    python benchmarks/bf16_training.py --emulate --threads 1 --parallel    # CPUs without native bf16
+
+``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
+step ~12x slower than fp32: instead of autocast, every subnet convolution rounds its input, weight and bias to
+bf16, convolves in fp32 and rounds its output to bf16, every subnet activation rounds its output to bf16, and the
+casts round the gradients flowing back through
+them to bf16 as well. That is the arithmetic of a bf16 convolution with fp32 accumulation (AVX512-BF16, AMX,
+tensor cores), up to the order of the accumulation; the script first prints how closely the emulation follows
+the real bf16 subnet (oneDNN's, on this machine) on one input, next to how far fp32 is from it. Each training runs in its own process, under ``--out`` (a temporary folder by
+default, removed afterwards).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import train  # noqa: E402
+from models.config import NetworkConfig  # noqa: E402
+from models.modules.coupling import AffineCouplingBlock  # noqa: E402
+from models.precision import set_subnet_precision  # noqa: E402
+from options import parse  # noqa: E402
+from utils.evaluation import evaluate_dataset  # noqa: E402
+
+EMULATED = 'bf16-emulated'
+
+
+def _bf16(t: torch.Tensor) -> torch.Tensor:
+    """``t`` rounded to bf16 and back to fp32 (the backward pass rounds the gradient the same way)."""
+    return t.bfloat16().float()
+
+
+def _emulated_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    bias = None if conv.bias is None else _bf16(conv.bias)
+    return _bf16(F.conv2d(_bf16(x), _bf16(conv.weight), bias, conv.stride, conv.padding, conv.dilation,
+                          conv.groups))
+
+
+def _emulated_leaky_relu(act: nn.LeakyReLU, x: torch.Tensor) -> torch.Tensor:
+    return _bf16(F.leaky_relu(x, act.negative_slope))
+
+
+def emulate_bf16(module: nn.Module) -> None:
+    """Give every convolution (bf16 arithmetic, fp32 accumulation) and LeakyReLU (bf16 result) in ``module`` the
+    results they have under bf16 autocast."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            if m.padding_mode != 'zeros':
+                raise ValueError(f'cannot emulate a convolution with padding_mode {m.padding_mode!r}')
+            m.forward = functools.partial(_emulated_conv, m)
+        elif isinstance(m, nn.LeakyReLU):
+            m.forward = functools.partial(_emulated_leaky_relu, m)
+
+
+def emulate_bf16_subnets(net: nn.Module) -> None:
+    """:func:`emulate_bf16` on the subnets of every coupling block of ``net``."""
+    for block in net.modules():
+        if isinstance(block, AffineCouplingBlock):
+            emulate_bf16(block)
+
+
+def emulation_agreement(opt: dict, crop: int = 64) -> dict[str, float]:
+    """One subnet of the rescaling network (weights perturbed from their initialisation, whose last layer is zero) on
+    one random input: output and weight-gradient distance of emulated to real bf16, and of fp32 to real bf16.
+
+    One subnet, not the whole network: once two bf16 computations differ anywhere, later subnet inputs round to
+    different bf16 values and any two bf16 runs drift apart at bf16 rate, so whole-network outputs say nothing.
+    """
+    config = NetworkConfig.from_options(opt)
+    torch.manual_seed(0)
+    block = next(m for m in config.build().modules() if isinstance(m, AffineCouplingBlock))
+    subnet = block._subnet('phi')
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in subnet.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    in_channels = subnet.conv1.in_channels
+    x = torch.rand(config.num_images, in_channels, crop, crop, generator=torch.Generator().manual_seed(1))
+    emulated = copy.deepcopy(subnet)
+    emulate_bf16(emulated)
+    outputs, grads = {}, {}
+    for name, net in (('fp32', subnet), ('bf16', subnet), ('emulated', emulated)):
+        net.zero_grad(set_to_none=True)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=name == 'bf16'):
+            out = net(x)
+        out = out.float()
+        out.square().mean().backward()
+        outputs[name] = out.detach()
+        grads[name] = torch.cat([p.grad.flatten() for p in net.parameters()])
+
+    def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+        return ((a - b).norm() / b.norm()).item()
+    return {'out_emulated': relative(outputs['emulated'], outputs['bf16']),
+            'out_fp32': relative(outputs['fp32'], outputs['bf16']),
+            'grad_emulated': relative(grads['emulated'], grads['bf16']),
+            'grad_fp32': relative(grads['fp32'], grads['bf16'])}
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Train and evaluate one precision; prints a JSON line."""
+    opt = parse(args.opt, is_train=True)
+    precision = args.precision
+    opt['name'] = f'{opt["name"]}_{precision}'
+    exp = Path(args.out) / 'experiments' / opt['name']
+    opt['path'].update(root=args.out, experiments_root=str(exp), models=str(exp / 'models'),
+                       training_state=str(exp / 'training_state'), log=str(exp), val_images=str(exp / 'val_images'),
+                       tb_logger=str(exp / 'tb_logger'))
+    opt['gpu_ids'] = None
+    if args.niter:
+        opt['train']['niter'] = args.niter
+    opt['train']['precision'] = 'bf16' if precision == 'bf16' else 'fp32'
+    opt['train']['val_freq'] = opt['train']['niter'] + 1
+    opt['logger']['save_checkpoint_freq'] = opt['train']['niter']
+    start = time.perf_counter()
+    run = train.setup_run(opt, 0, 1, None)
+    if precision == EMULATED:
+        emulate_bf16_subnets(run.model.net)
+    train.training_loop(run)
+    seconds = time.perf_counter() - start
+    means = evaluate_dataset(run.model, run.val_loader, opt['test'], opt['datasets']['val']['max_batches']).means()
+    print(json.dumps({'precision': precision, 'seconds_per_iter': seconds / opt['train']['niter'],
+                      'niter': opt['train']['niter'], 'stego_psnr': means['stego_psnr'],
+                      'secret_psnr': means['secret_psnr']}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--opt', default='options/train/train_InvMIHNet_4images_demo.yml')
+    parser.add_argument('--niter', type=int, default=None, help="iterations (default: the option file's)")
+    parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
+    parser.add_argument('--parallel', action='store_true', help='run both trainings at once')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads per training')
+    parser.add_argument('--out', default=None, help='folder for the experiments (default: temporary)')
+    parser.add_argument('--precision', default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.precision:
+        worker(args)
+        return
+    opt = parse(args.opt, is_train=True)
+    low = EMULATED if args.emulate else 'bf16'
+    print(f'# {Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads per training', flush=True)
+    if args.emulate:
+        agreement = emulation_agreement(opt)
+        print(f'# one rescaling subnet, one random input, relative L2 distance to the real bf16 subnet: emulated '
+              f'{agreement["out_emulated"]:.1e} (outputs) / {agreement["grad_emulated"]:.1e} (weight gradients); '
+              f'fp32 {agreement["out_fp32"]:.1e} / {agreement["grad_fp32"]:.1e}', flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or tmp
+        procs = []
+        for precision in ('fp32', low):
+            cmd = [sys.executable, __file__, '--opt', args.opt, '--out', out, '--precision', precision]
+            cmd += ['--niter', str(args.niter)] if args.niter else []
+            cmd += ['--threads', str(args.threads)] if args.threads else []
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+            if not args.parallel:
+                procs[-1].wait()
+        rows = []
+        for proc in procs:
+            stdout, _ = proc.communicate()
+            if proc.returncode:
+                raise SystemExit(f'a training failed (exit {proc.returncode}); run it alone to see why')
+            rows.append(json.loads(stdout.strip().splitlines()[-1]))
+    print('| precision | s / iteration | stego PSNR (dB) | secret PSNR (dB) | secret vs fp32 (dB) |')
+    print('|---|---|---|---|---|')
+    for row in rows:
+        print(f'| {row["precision"]} | {row["seconds_per_iter"]:.2f} | {row["stego_psnr"]:.2f} | '
+              f'{row["secret_psnr"]:.2f} | {row["secret_psnr"] - rows[0]["secret_psnr"]:+.2f} |')
+
+
+if __name__ == '__main__':
+    main()
