@@ -50,7 +50,7 @@ def worker(args: argparse.Namespace) -> None:
         opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
     device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])
     model = create_model(opt, device)
-    model.set_inference(precision=args.precision, chunk=args.chunk or None)
+    model.set_inference(precision=args.precision, chunk=args.chunk or None, compile=args.compiled)
     h, w = (args.size * 2)[:2]
     model.net.check_size(h, w)
     images = torch.rand(opt['num_images'] + 1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
@@ -85,6 +85,9 @@ def main() -> None:
     parser.add_argument('--precision', nargs='+', default=['fp32'], choices=['fp32', 'bf16', 'fp16'])
     parser.add_argument('--chunk', type=int, nargs='+', default=[0], help='images per network call (0: all)')
     parser.add_argument('--checkpoints', action='store_true', help="use the option file's checkpoints")
+    parser.add_argument('--compile', action='store_true',
+                        help='also time every variant with torch.compile (test.compile: true)')
+    parser.add_argument('--compiled', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -100,31 +103,33 @@ def main() -> None:
           f'{torch.get_num_threads()} threads; device {args.device or "from gpu_ids"}; median of {args.repeats} '
           f'after {args.warmup} warm-up', flush=True)
     base = None
-    for precision in args.precision:
-        for chunk in args.chunk:
-            name = f'{precision}, ' + (f'chunk {chunk}' if chunk else 'no chunking')
-            cmd = [sys.executable, __file__, '--worker', '--opt', args.opt, '--size', *map(str, args.size),
-                   '--repeats', str(args.repeats), '--warmup', str(args.warmup), '--precision', precision,
-                   '--chunk', str(chunk)]
-            cmd += ['--device', args.device] if args.device else []
-            cmd += ['--threads', str(args.threads)] if args.threads else []
-            cmd += ['--checkpoints'] if args.checkpoints else []
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode:
-                print(f'# {name}: failed: {(proc.stderr.strip().splitlines() or ["?"])[-1]}', flush=True)
-                continue
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-            if base is None:
-                base = row
-                memory = 'peak GPU memory' if row['device'].startswith('cuda') else 'peak RSS'
-                print(f'# {row["config"]}')
-                print(f'| variant | hide (s) | reveal (s) | hide + reveal (s) | speed-up | {memory} (MiB) | '
-                      f'stego PSNR | secret PSNR |')
-                print('|---|---|---|---|---|---|---|---|')
-            total = row['hide_s'] + row['reveal_s']
-            print(f'| {name} | {row["hide_s"]:.2f} | {row["reveal_s"]:.2f} | {total:.2f} | '
-                  f'{(base["hide_s"] + base["reveal_s"]) / total:.2f}x | {row["peak_bytes"] / 2**20:.0f} | '
-                  f'{row["stego_psnr"]:.2f} | {row["secret_psnr"]:.2f} |', flush=True)
+    variants = [(precision, chunk, compiled) for precision in args.precision for chunk in args.chunk
+                for compiled in ((False, True) if args.compile else (False,))]
+    for precision, chunk, compiled in variants:
+        name = f'{precision}, ' + (f'chunk {chunk}' if chunk else 'no chunking') + (', compiled' * compiled)
+        cmd = [sys.executable, __file__, '--worker', '--opt', args.opt, '--size', *map(str, args.size),
+               '--repeats', str(args.repeats), '--warmup', str(args.warmup), '--precision', precision,
+               '--chunk', str(chunk)]
+        cmd += ['--device', args.device] if args.device else []
+        cmd += ['--threads', str(args.threads)] if args.threads else []
+        cmd += ['--checkpoints'] if args.checkpoints else []
+        cmd += ['--compiled'] if compiled else []
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            print(f'# {name}: failed: {(proc.stderr.strip().splitlines() or ["?"])[-1]}', flush=True)
+            continue
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        if base is None:
+            base = row
+            memory = 'peak GPU memory' if row['device'].startswith('cuda') else 'peak RSS'
+            print(f'# {row["config"]}')
+            print(f'| variant | hide (s) | reveal (s) | hide + reveal (s) | speed-up | {memory} (MiB) | '
+                  f'stego PSNR | secret PSNR |')
+            print('|---|---|---|---|---|---|---|---|')
+        total = row['hide_s'] + row['reveal_s']
+        print(f'| {name} | {row["hide_s"]:.2f} | {row["reveal_s"]:.2f} | {total:.2f} | '
+              f'{(base["hide_s"] + base["reveal_s"]) / total:.2f}x | {row["peak_bytes"] / 2**20:.0f} | '
+              f'{row["stego_psnr"]:.2f} | {row["secret_psnr"]:.2f} |', flush=True)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,8 @@ recovered vs secret PSNR (RGB, 0-255) of both, and the round-trip error |f^-1(f(
 low-precision subnets, worst and mean over all values. The coupling arithmetic stays fp32, so most values come
 back to fp32 rounding; the few whose subnet input lands on the other side of a bf16 rounding boundary in the
 reverse pass (the reverse sees its input to fp32 rounding, not bit for bit) carry an error of bf16 size, which
-sets the worst case.
+sets the worst case. Then the same PSNRs for a trained model: the bundled demo model on its held-out Kodak crops,
+as test.py evaluates it (``--no-demo`` skips it).
 """
 from __future__ import annotations
 
@@ -23,13 +24,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data import create_dataloader, create_dataset  # noqa: E402
 from data.image_io import to_uint8  # noqa: E402
 from models import create_model  # noqa: E402
 from models.modules.wavelet import dwt  # noqa: E402
 from models.mosaic import to_tiles  # noqa: E402
 from options import parse  # noqa: E402
 from tests.golden_cases import CASES, load_case, option_file_for  # noqa: E402
+from utils.evaluation import evaluate_dataset  # noqa: E402
 from utils.metrics import image_pair_metrics  # noqa: E402
+
+DEMO = 'options/test/test_InvMIHNet_4images_demo.yml'
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -56,11 +61,24 @@ def _errors(result: dict[str, float], name: str) -> str:
     return f'{result[name]:.1e} / {result[name + "_mean"]:.1e}'
 
 
+def trained_model_psnrs(precision: str, device: torch.device) -> tuple[dict, dict]:
+    """Mean stego and secret PSNR of the bundled demo model (trained) on its held-out Kodak crops, as test.py
+    computes them (8-bit stego), in fp32 and in ``precision``."""
+    opt = parse(DEMO, is_train=False)
+    dataset_opt = opt['datasets']['test_1']
+    loader = create_dataloader(create_dataset(dataset_opt), dataset_opt, opt['num_images'])
+    model = create_model(opt, device)
+    fp32 = evaluate_dataset(model, loader, opt['test']).means()
+    model.set_inference(precision=precision)
+    return fp32, evaluate_dataset(model, loader, opt['test']).means()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--precision', default='bf16', choices=['bf16', 'fp16'])
     parser.add_argument('--cases', type=int, nargs='+', default=list(CASES), choices=CASES)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--no-demo', action='store_true', help='skip the bundled demo model on Kodak crops')
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f'# reference checkpoints (tests/data), 96 x 96 images, revealing from the 8-bit stego; device {device} '
@@ -82,6 +100,13 @@ def main() -> None:
                   f'{low["secret_psnr"]:.2f} | {low["secret_psnr"] - fp32["secret_psnr"]:+.3f} | '
                   f'{_errors(low, "iir_roundtrip")} | {_errors(low, "iih_roundtrip")} | '
                   f'{_errors(fp32, "iir_roundtrip")} | {_errors(fp32, "iih_roundtrip")} |', flush=True)
+    if not args.no_demo:
+        fp32, low = trained_model_psnrs(p, device)
+        print(f'\n# bundled demo model ({DEMO}), its 2 held-out image sets of Kodak crops, 256 x 256')
+        print(f'| stego PSNR fp32 | stego PSNR {p} | secret PSNR fp32 | secret PSNR {p} | secret diff (dB) |')
+        print('|---|---|---|---|---|')
+        print(f'| {fp32["stego_psnr"]:.2f} | {low["stego_psnr"]:.2f} | {fp32["secret_psnr"]:.2f} | '
+              f'{low["secret_psnr"]:.2f} | {low["secret_psnr"] - fp32["secret_psnr"]:+.3f} |')
 
 
 if __name__ == '__main__':
