@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import create_dataloader, create_dataset  # noqa: E402
+from benchmarks.bf16_training import emulate_bf16_subnets  # noqa: E402
 from data.image_io import to_uint8  # noqa: E402
 from models import create_model  # noqa: E402
 from models.modules.wavelet import dwt  # noqa: E402
@@ -61,15 +62,19 @@ def _errors(result: dict[str, float], name: str) -> str:
     return f'{result[name]:.1e} / {result[name + "_mean"]:.1e}'
 
 
-def trained_model_psnrs(precision: str, device: torch.device) -> tuple[dict, dict]:
+def trained_model_psnrs(precision: str, device: torch.device, emulate: bool = False) -> tuple[dict, dict]:
     """Mean stego and secret PSNR of the bundled demo model (trained) on its held-out Kodak crops, as test.py
-    computes them (8-bit stego), in fp32 and in ``precision``."""
+    computes them (8-bit stego), in fp32 and in ``precision`` (bf16 emulated at fp32 speed when ``emulate``; see
+    benchmarks/bf16_training.py)."""
     opt = parse(DEMO, is_train=False)
     dataset_opt = opt['datasets']['test_1']
     loader = create_dataloader(create_dataset(dataset_opt), dataset_opt, opt['num_images'])
     model = create_model(opt, device)
     fp32 = evaluate_dataset(model, loader, opt['test']).means()
-    model.set_inference(precision=precision)
+    if emulate:
+        emulate_bf16_subnets(model.net)
+    else:
+        model.set_inference(precision=precision)
     return fp32, evaluate_dataset(model, loader, opt['test']).means()
 
 
@@ -79,6 +84,8 @@ def main() -> None:
     parser.add_argument('--cases', type=int, nargs='+', default=list(CASES), choices=CASES)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--no-demo', action='store_true', help='skip the bundled demo model on Kodak crops')
+    parser.add_argument('--emulate-demo', action='store_true',
+                        help='demo model only: bf16 emulated at fp32 speed, for CPUs without bf16 instructions')
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f'# reference checkpoints (tests/data), 96 x 96 images, revealing from the 8-bit stego; device {device} '
@@ -101,8 +108,11 @@ def main() -> None:
                   f'{_errors(low, "iir_roundtrip")} | {_errors(low, "iih_roundtrip")} | '
                   f'{_errors(fp32, "iir_roundtrip")} | {_errors(fp32, "iih_roundtrip")} |', flush=True)
     if not args.no_demo:
-        fp32, low = trained_model_psnrs(p, device)
-        print(f'\n# bundled demo model ({DEMO}), its 2 held-out image sets of Kodak crops, 256 x 256')
+        if args.emulate_demo and p != 'bf16':
+            parser.error('--emulate-demo emulates bf16 only')
+        fp32, low = trained_model_psnrs(p, device, args.emulate_demo)
+        print(f'\n# bundled demo model ({DEMO}), its 2 held-out image sets of Kodak crops, 256 x 256'
+              + (', bf16 emulated' * args.emulate_demo))
         print(f'| stego PSNR fp32 | stego PSNR {p} | secret PSNR fp32 | secret PSNR {p} | secret diff (dB) |')
         print('|---|---|---|---|---|')
         print(f'| {fp32["stego_psnr"]:.2f} | {low["stego_psnr"]:.2f} | {fp32["secret_psnr"]:.2f} | '
