@@ -36,7 +36,7 @@ import train  # noqa: E402
 from models.config import NetworkConfig  # noqa: E402
 from models.modules.coupling import AffineCouplingBlock  # noqa: E402
 from models.precision import set_subnet_precision  # noqa: E402
-from options import parse  # noqa: E402
+from options import experiment_paths, parse  # noqa: E402
 from utils.evaluation import evaluate_dataset  # noqa: E402
 
 EMULATED = 'bf16-emulated'
@@ -118,10 +118,7 @@ def worker(args: argparse.Namespace) -> None:
     opt = parse(args.opt, is_train=True)
     precision = args.precision
     opt['name'] = f'{opt["name"]}_{precision}'
-    exp = Path(args.out) / 'experiments' / opt['name']
-    opt['path'].update(root=args.out, experiments_root=str(exp), models=str(exp / 'models'),
-                       training_state=str(exp / 'training_state'), log=str(exp), val_images=str(exp / 'val_images'),
-                       tb_logger=str(exp / 'tb_logger'))
+    opt['path'].update(experiment_paths(args.out, opt['name']))
     opt['gpu_ids'] = None
     if args.niter:
         opt['train']['niter'] = args.niter

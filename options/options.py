@@ -307,6 +307,14 @@ def _check_network(opt: dict, source: str) -> None:
                           f'got []')
 
 
+def experiment_paths(root: str | Path, name: str) -> dict[str, str]:
+    """The ``path`` entries of a training run called ``name`` under ``root``: experiments/<name>/ and its folders."""
+    exp = Path(root) / 'experiments' / name
+    return {'root': str(root), 'experiments_root': str(exp), 'models': str(exp / 'models'),
+            'training_state': str(exp / 'training_state'), 'log': str(exp), 'val_images': str(exp / 'val_images'),
+            'tb_logger': str(exp / 'tb_logger')}
+
+
 def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
     """Read, validate and complete an option file; returns a plain dict.
 
@@ -385,10 +393,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
     root = Path(paths['root']) if paths['root'] else REPO_ROOT
     paths['root'] = str(root)
     if is_train:
-        exp = root / 'experiments' / opt['name']
-        paths.update(experiments_root=str(exp), models=str(exp / 'models'),
-                     training_state=str(exp / 'training_state'), log=str(exp),
-                     val_images=str(exp / 'val_images'), tb_logger=str(exp / 'tb_logger'))
+        paths.update(experiment_paths(root, opt['name']))
     else:
         res = root / 'results' / opt['name']
         paths.update(results_root=str(res), log=str(res))
