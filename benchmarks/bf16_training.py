@@ -122,6 +122,8 @@ def worker(args: argparse.Namespace) -> None:
     opt['gpu_ids'] = None
     if args.niter:
         opt['train']['niter'] = args.niter
+    if args.seed is not None:
+        opt['train']['manual_seed'] = args.seed
     opt['train']['precision'] = 'bf16' if precision == 'bf16' else 'fp32'
     opt['train']['val_freq'] = opt['train']['niter'] + 1
     opt['logger']['save_checkpoint_freq'] = opt['train']['niter']
@@ -142,6 +144,7 @@ def main() -> None:
     parser.add_argument('--opt', default='options/train/train_InvMIHNet_4images_demo.yml')
     parser.add_argument('--niter', type=int, default=None, help="iterations (default: the option file's)")
     parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
+    parser.add_argument('--seed', type=int, default=None, help="train.manual_seed (default: the option file's)")
     parser.add_argument('--parallel', action='store_true', help='run both trainings at once')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads per training')
     parser.add_argument('--out', default=None, help='folder for the experiments (default: temporary)')
@@ -154,7 +157,8 @@ def main() -> None:
         return
     opt = parse(args.opt, is_train=True)
     low = EMULATED if args.emulate else 'bf16'
-    print(f'# {Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, '
+    seed = opt['train']['manual_seed'] if args.seed is None else args.seed
+    print(f'# {Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, seed {seed}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads per training', flush=True)
     if args.emulate:
         agreement = emulation_agreement(opt)
@@ -167,6 +171,7 @@ def main() -> None:
         for precision in ('fp32', low):
             cmd = [sys.executable, __file__, '--opt', args.opt, '--out', out, '--precision', precision]
             cmd += ['--niter', str(args.niter)] if args.niter else []
+            cmd += ['--seed', str(args.seed)] if args.seed is not None else []
             cmd += ['--threads', str(args.threads)] if args.threads else []
             procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
             if not args.parallel:
