@@ -8,11 +8,14 @@ as test.py does (revealing from the 8-bit stego).
 ``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
 step ~12x slower than fp32: instead of autocast, every subnet convolution rounds its input, weight and bias to
 bf16, convolves in fp32 and rounds its output to bf16, every subnet activation rounds its output to bf16, and the
-casts round the gradients flowing back through
-them to bf16 as well. That is the arithmetic of a bf16 convolution with fp32 accumulation (AVX512-BF16, AMX,
+casts round the gradients flowing back through them to bf16 as well. That is the arithmetic of a bf16 convolution with fp32 accumulation (AVX512-BF16, AMX,
 tensor cores), up to the order of the accumulation; the script first prints how closely the emulation follows
-the real bf16 subnet (oneDNN's, on this machine) on one input, next to how far fp32 is from it. Each training runs in its own process, under ``--out`` (a temporary folder by
-default, removed afterwards).
+the real bf16 subnet (oneDNN's, on this machine) on one input, next to how far fp32 is from it.
+
+One pair of short trainings differs by chance as well as by precision: ``--seed`` repeats the comparison with
+another seed, and ``--jitter`` adds an fp32 training whose initial weights are multiplied by ``1 + 1e-6 N(0, 1)``,
+a perturbation far below bf16 rounding, to show how far chance alone moves the final PSNR. Each training runs in
+its own process, under ``--out`` (a temporary folder by default, removed afterwards).
 """
 from __future__ import annotations
 
@@ -40,6 +43,17 @@ from options import experiment_paths, parse  # noqa: E402
 from utils.evaluation import evaluate_dataset  # noqa: E402
 
 EMULATED = 'bf16-emulated'
+JITTER = 'fp32-jitter'
+JITTER_SCALE = 1e-6
+
+
+def jitter_parameters(net: nn.Module, scale: float = JITTER_SCALE, seed: int = 0) -> None:
+    """Multiply every parameter of ``net`` by ``1 + scale * N(0, 1)``, drawn from a generator of its own so that
+    the training's random stream (data order, noise) stays the same."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(1 + scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
 
 
 def _bf16(t: torch.Tensor) -> torch.Tensor:
@@ -131,6 +145,8 @@ def worker(args: argparse.Namespace) -> None:
     run = train.setup_run(opt, 0, 1, None)
     if precision == EMULATED:
         emulate_bf16_subnets(run.model.net)
+    elif precision == JITTER:
+        jitter_parameters(run.model.net)
     train.training_loop(run)
     seconds = time.perf_counter() - start
     means = evaluate_dataset(run.model, run.val_loader, opt['test'], opt['datasets']['val']['max_batches']).means()
@@ -145,6 +161,9 @@ def main() -> None:
     parser.add_argument('--niter', type=int, default=None, help="iterations (default: the option file's)")
     parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
     parser.add_argument('--seed', type=int, default=None, help="train.manual_seed (default: the option file's)")
+    parser.add_argument('--jitter', action='store_true',
+                        help=f'also train fp32 from initial weights jittered by {JITTER_SCALE:g} relative: how far '
+                             'a perturbation far below bf16 rounding moves the final PSNR (the chance baseline)')
     parser.add_argument('--parallel', action='store_true', help='run both trainings at once')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads per training')
     parser.add_argument('--out', default=None, help='folder for the experiments (default: temporary)')
@@ -168,7 +187,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or tmp
         procs = []
-        for precision in ('fp32', low):
+        for precision in ('fp32', low) + ((JITTER,) if args.jitter else ()):
             cmd = [sys.executable, __file__, '--opt', args.opt, '--out', out, '--precision', precision]
             cmd += ['--niter', str(args.niter)] if args.niter else []
             cmd += ['--seed', str(args.seed)] if args.seed is not None else []
