@@ -131,7 +131,7 @@ def worker(args: argparse.Namespace) -> None:
     """Train and evaluate one precision; prints a JSON line."""
     opt = parse(args.opt, is_train=True)
     precision = args.precision
-    opt['name'] = f'{opt["name"]}_{precision}'
+    opt['name'] = f'{opt["name"]}_{precision}' + ('' if args.seed is None else f'_seed{args.seed}')
     opt['path'].update(experiment_paths(args.out, opt['name']))
     opt['gpu_ids'] = None
     if args.niter:
