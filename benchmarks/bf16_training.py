@@ -91,6 +91,22 @@ def emulate_bf16_subnets(net: nn.Module) -> None:
             emulate_bf16(block)
 
 
+def fp32_bf16_and_emulated(subnet: nn.Module, x: torch.Tensor
+                           ) -> dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """``subnet`` on ``x`` in fp32 ('fp32'), under bf16 autocast ('bf16') and as an emulated copy ('emulated'):
+    for each, the output as fp32 and the gradient of ``mean(output ** 2)`` for every named parameter."""
+    emulated = copy.deepcopy(subnet)
+    emulate_bf16(emulated)
+    runs = {}
+    for name, net in (('fp32', subnet), ('bf16', subnet), ('emulated', emulated)):
+        net.zero_grad(set_to_none=True)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=name == 'bf16'):
+            out = net(x).float()
+        out.square().mean().backward()
+        runs[name] = out.detach(), {n: p.grad.clone() for n, p in net.named_parameters()}
+    return runs
+
+
 def emulation_agreement(opt: dict, crop: int = 64) -> dict[str, float]:
     """One subnet of the rescaling network (weights perturbed from their initialisation, whose last layer is zero) on
     one random input: output and weight-gradient distance of emulated to real bf16, and of fp32 to real bf16.
@@ -108,17 +124,9 @@ def emulation_agreement(opt: dict, crop: int = 64) -> dict[str, float]:
             p.add_(torch.randn(p.shape, generator=g) * 0.05)
     in_channels = subnet.conv1.in_channels
     x = torch.rand(config.num_images, in_channels, crop, crop, generator=torch.Generator().manual_seed(1))
-    emulated = copy.deepcopy(subnet)
-    emulate_bf16(emulated)
-    outputs, grads = {}, {}
-    for name, net in (('fp32', subnet), ('bf16', subnet), ('emulated', emulated)):
-        net.zero_grad(set_to_none=True)
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=name == 'bf16'):
-            out = net(x)
-        out = out.float()
-        out.square().mean().backward()
-        outputs[name] = out.detach()
-        grads[name] = torch.cat([p.grad.flatten() for p in net.parameters()])
+    runs = fp32_bf16_and_emulated(subnet, x)
+    outputs = {name: out for name, (out, _) in runs.items()}
+    grads = {name: torch.cat([g.flatten() for g in param_grads.values()]) for name, (_, param_grads) in runs.items()}
 
     def relative(a: torch.Tensor, b: torch.Tensor) -> float:
         return ((a - b).norm() / b.norm()).item()

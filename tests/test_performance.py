@@ -2,7 +2,6 @@
 chunked hide / reveal, several image sets per step, the compile fallback, and their options."""
 from __future__ import annotations
 
-import copy
 import logging
 
 import pytest
@@ -256,10 +255,8 @@ def test_test_chunk_is_validated(tmp_path):
         create_model(parse(path, is_train=False), torch.device('cpu'))
 
 
-def test_bf16_emulation_follows_real_bf16_subnets():
-    """benchmarks/bf16_training.py --emulate trains with emulated bf16 subnets where the CPU lacks bf16; its figures
-    mean something only if the emulation computes what autocast computes (to accumulation order)."""
-    from benchmarks.bf16_training import emulate_bf16
+def _trained_like_subnet_and_input() -> tuple[torch.nn.Module, torch.Tensor]:
+    """A rescaling subnet with its weights moved off their initialisation (whose last layer is zero), and an input."""
     from models.modules.dense_subnet import IIR_SUBNET
 
     torch.manual_seed(0)
@@ -267,7 +264,15 @@ def test_bf16_emulation_follows_real_bf16_subnets():
     with torch.no_grad():
         for p in subnet.parameters():
             p.add_(torch.randn(p.shape) * 0.05)
-    x = torch.rand(2, 9, 24, 24, generator=torch.Generator().manual_seed(1))
+    return subnet, torch.rand(2, 9, 24, 24, generator=torch.Generator().manual_seed(1))
+
+
+def test_bf16_emulation_follows_real_bf16_subnets():
+    """benchmarks/bf16_training.py --emulate trains with emulated bf16 subnets where the CPU lacks bf16; its figures
+    mean something only if the emulation computes what autocast computes (to accumulation order)."""
+    from benchmarks.bf16_training import emulate_bf16
+
+    subnet, x = _trained_like_subnet_and_input()
     with torch.no_grad():
         fp32 = subnet(x)
         with torch.autocast('cpu', dtype=torch.bfloat16):
@@ -285,24 +290,10 @@ def test_bf16_emulation_backward_follows_real_bf16_subnets():
     bf16 output gradients) is as close to oneDNN's bf16 one as the rounding allows. Rounding in the forward pass
     only (straight-through gradients) fails both: measured 1.9e-3 relative off in that bias gradient, 0.33x fp32's
     distance, against 0 here."""
-    from benchmarks.bf16_training import emulate_bf16
-    from models.modules.dense_subnet import IIR_SUBNET
+    from benchmarks.bf16_training import fp32_bf16_and_emulated
 
-    torch.manual_seed(0)
-    subnet = IIR_SUBNET(9, 3)
-    with torch.no_grad():
-        for p in subnet.parameters():
-            p.add_(torch.randn(p.shape) * 0.05)
-    x = torch.rand(2, 9, 24, 24, generator=torch.Generator().manual_seed(1))
-    emulated = copy.deepcopy(subnet)
-    emulate_bf16(emulated)
-    grads = {}
-    for name, net in (('fp32', subnet), ('bf16', subnet), ('emulated', emulated)):
-        net.zero_grad(set_to_none=True)
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=name == 'bf16'):
-            out = net(x)
-        out.float().square().mean().backward()
-        grads[name] = {n: p.grad.clone() for n, p in net.named_parameters()}
+    runs = fp32_bf16_and_emulated(*_trained_like_subnet_and_input())
+    grads = {name: param_grads for name, (_, param_grads) in runs.items()}
     for name in ('bf16', 'emulated'):
         for grad in grads[name].values():
             assert torch.equal(grad, grad.bfloat16().float())
