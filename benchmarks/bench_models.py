@@ -21,26 +21,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.image_io import to_uint8  # noqa: E402
 from models import create_model  # noqa: E402
-from models.config import NetworkConfig  # noqa: E402
 from options import parse  # noqa: E402
 from utils.device import select_device  # noqa: E402
-from utils.metrics import image_pair_metrics  # noqa: E402
+from utils.evaluation import hide_reveal_psnrs  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return image_pair_metrics(to_uint8(a), to_uint8(b))['psnr']
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -71,8 +64,7 @@ def worker(args: argparse.Namespace) -> None:
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     med = (lambda t: sorted(t[args.warmup:])[len(t[args.warmup:]) // 2])
     print(json.dumps({'hide_s': med(hide_s), 'reveal_s': med(reveal_s), 'peak_bytes': peak, 'device': str(device),
-                      'config': model.config, 'stego_psnr': _psnr(hidden.stego[0], images[0]),
-                      'secret_psnr': float(np.mean([_psnr(r, s) for r, s in zip(revealed.secrets, images[1:])]))}))
+                      'config': model.config, **hide_reveal_psnrs(images, hidden.stego, revealed.secrets)}))
 
 
 def main() -> None:

@@ -19,27 +19,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data import create_dataloader, create_dataset  # noqa: E402
 from benchmarks.bf16_training import emulate_bf16_subnets  # noqa: E402
-from data.image_io import to_uint8  # noqa: E402
+from data import create_dataloader, create_dataset  # noqa: E402
 from models import create_model  # noqa: E402
 from models.modules.wavelet import dwt  # noqa: E402
 from models.mosaic import to_tiles  # noqa: E402
 from options import parse  # noqa: E402
 from tests.golden_cases import CASES, load_case, option_file_for  # noqa: E402
-from utils.evaluation import evaluate_dataset  # noqa: E402
-from utils.metrics import image_pair_metrics  # noqa: E402
+from utils.evaluation import evaluate_dataset, hide_reveal_psnrs  # noqa: E402
 
 DEMO = 'options/test/test_InvMIHNet_4images_demo.yml'
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return image_pair_metrics(to_uint8(a), to_uint8(b))['psnr']
 
 
 def measure(model, ref: dict) -> dict[str, float]:
@@ -52,8 +45,7 @@ def measure(model, ref: dict) -> dict[str, float]:
         iir_error = (net.iir(net.iir(images[1:]), rev=True) - images[1:]).abs()
         wavelets = torch.cat((dwt(to_tiles(images[:1], net.scale_h, net.scale_w)), dwt(hidden.secret_lr)), 1)
         iih_error = (net.iih(net.iih(wavelets), rev=True) - wavelets).abs()
-    return {'stego_psnr': _psnr(hidden.stego[0], images[0]),
-            'secret_psnr': float(np.mean([_psnr(r, s) for r, s in zip(revealed.secrets, images[1:])])),
+    return {**hide_reveal_psnrs(images, hidden.stego, revealed.secrets),
             'iir_roundtrip': iir_error.max().item(), 'iih_roundtrip': iih_error.max().item(),
             'iir_roundtrip_mean': iir_error.mean().item(), 'iih_roundtrip_mean': iih_error.mean().item()}
 

@@ -193,3 +193,23 @@ def test_metric_table_missing_values_all_infinite_and_reserved(tmp_path: Path) -
     assert lines == ["name,psnr,ssim", "a,inf,1.0", "b,inf,"]
     with pytest.raises(ValueError, match="reserved"):
         table.add({"num_rows": 1.0})
+
+
+def test_hide_reveal_psnrs_measure_the_8bit_images() -> None:
+    """The benchmarks' tensor PSNRs are the metrics' PSNR of the 8-bit images: stego vs cover, secrets averaged."""
+    import torch
+
+    from data.image_io import to_uint8
+    from utils.evaluation import hide_reveal_psnrs
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 3, 16, 16, generator=g)
+    stego = (images[:1] + 0.02 * torch.randn(1, 3, 16, 16, generator=g)).clamp(0, 1)
+    recovered = [images[1], (images[2] + 0.05 * torch.randn(3, 16, 16, generator=g)).clamp(0, 1)]
+    result = hide_reveal_psnrs(images, stego, recovered)
+    assert result['stego_psnr'] == image_pair_metrics(to_uint8(stego[0]), to_uint8(images[0]))['psnr']
+    second = psnr(to_uint8(recovered[1]), to_uint8(images[2]))
+    assert math.isinf(result['secret_psnr']) and 20 < second < 40
+    recovered[0] = recovered[1]
+    assert hide_reveal_psnrs(images, stego, recovered)['secret_psnr'] == pytest.approx(
+        (second + psnr(to_uint8(recovered[1]), to_uint8(images[1]))) / 2)

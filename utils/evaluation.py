@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from data.image_io import to_uint8
 from models.distortions import Distortion, attack
-from utils.metrics import MetricTable, image_pair_metrics
+from utils.metrics import MetricTable, image_pair_metrics, psnr
 
 METRIC_NAMES = ('psnr', 'ssim', 'psnr_y', 'ssim_y', 'mae', 'rmse')
 REVEAL_FROM = ('png', 'float')
@@ -39,6 +39,14 @@ def reveal_u8(model, stego: torch.Tensor, from_float: bool, gaussian_scale: floa
     """Reveal the secrets of one stego (1, C, H, W) and return them as 8-bit H x W x C arrays."""
     revealed = model.reveal(stego, from_float=from_float, gaussian_scale=gaussian_scale, generator=generator)
     return [to_uint8(r) for r in revealed.secrets]
+
+
+def hide_reveal_psnrs(images: torch.Tensor, stego: torch.Tensor, recovered: list[torch.Tensor]) -> dict[str, float]:
+    """8-bit PSNR of one hide + reveal given as tensors: ``stego_psnr`` (stego vs ``images[0]``, the cover) and
+    ``secret_psnr`` (each recovered secret vs ``images[1:]``, averaged)."""
+    secret = [psnr(to_uint8(r), to_uint8(s)) for r, s in zip(recovered, images[1:])]
+    return {'stego_psnr': psnr(to_uint8(stego[0]), to_uint8(images[0])),
+            'secret_psnr': float(np.mean(secret, dtype=np.float64))}
 
 
 def secret_metrics(secrets: list[np.ndarray], recovered: list[np.ndarray],
