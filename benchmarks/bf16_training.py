@@ -16,7 +16,8 @@ input, next to how far fp32 is from it.
 One pair of short trainings differs by chance as well as by precision: ``--seed`` repeats the comparison with
 another seed, and ``--jitter`` adds an fp32 training whose initial weights are multiplied by ``1 + 1e-6 N(0, 1)``,
 a perturbation far below bf16 rounding, to show how far chance alone moves the final PSNR. Each training runs in
-its own process, under ``--out`` (a temporary folder by default, removed afterwards).
+its own process, under ``--out`` (a temporary folder by default, removed afterwards). ``--fp32-output`` asks
+whether the loss comes from rounding s and t: it keeps each subnet's output convolution in fp32 in the emulation.
 """
 from __future__ import annotations
 
@@ -39,11 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import train  # noqa: E402
 from models.config import NetworkConfig  # noqa: E402
 from models.modules.coupling import AffineCouplingBlock  # noqa: E402
-from models.precision import set_subnet_precision  # noqa: E402
+from models.modules.dense_subnet import DenseSubnet  # noqa: E402
 from options import experiment_paths, parse  # noqa: E402
 from utils.evaluation import evaluate_dataset  # noqa: E402
 
 EMULATED = 'bf16-emulated'
+EMULATED_FP32_OUTPUT = 'bf16-emulated-fp32-output'
 JITTER = 'fp32-jitter'
 JITTER_SCALE = 1e-6
 
@@ -72,10 +74,14 @@ def _emulated_leaky_relu(act: nn.LeakyReLU, x: torch.Tensor) -> torch.Tensor:
     return _bf16(F.leaky_relu(x, act.negative_slope))
 
 
-def emulate_bf16(module: nn.Module) -> None:
+def emulate_bf16(module: nn.Module, fp32_output: bool = False) -> None:
     """Give every convolution (bf16 arithmetic, fp32 accumulation) and LeakyReLU (bf16 result) in ``module`` the
-    results they have under bf16 autocast."""
+    results they have under bf16 autocast; with ``fp32_output``, leave the output convolution (conv5) of every
+    subnet in fp32."""
+    fp32_layers = {m.conv5 for m in module.modules() if isinstance(m, DenseSubnet)} if fp32_output else set()
     for m in module.modules():
+        if m in fp32_layers:
+            continue
         if isinstance(m, nn.Conv2d):
             if m.padding_mode != 'zeros':
                 raise ValueError(f'cannot emulate a convolution with padding_mode {m.padding_mode!r}')
@@ -84,11 +90,11 @@ def emulate_bf16(module: nn.Module) -> None:
             m.forward = functools.partial(_emulated_leaky_relu, m)
 
 
-def emulate_bf16_subnets(net: nn.Module) -> None:
+def emulate_bf16_subnets(net: nn.Module, fp32_output: bool = False) -> None:
     """:func:`emulate_bf16` on the subnets of every coupling block of ``net``."""
     for block in net.modules():
         if isinstance(block, AffineCouplingBlock):
-            emulate_bf16(block)
+            emulate_bf16(block, fp32_output)
 
 
 def fp32_bf16_and_emulated(subnet: nn.Module, x: torch.Tensor
@@ -152,8 +158,8 @@ def worker(args: argparse.Namespace) -> None:
     opt['logger']['save_checkpoint_freq'] = opt['train']['niter']
     start = time.perf_counter()
     run = train.setup_run(opt, 0, 1, None)
-    if precision == EMULATED:
-        emulate_bf16_subnets(run.model.net)
+    if precision in (EMULATED, EMULATED_FP32_OUTPUT):
+        emulate_bf16_subnets(run.model.net, fp32_output=precision == EMULATED_FP32_OUTPUT)
     elif precision == JITTER:
         jitter_parameters(run.model.net)
     train.training_loop(run)
@@ -169,6 +175,9 @@ def main() -> None:
     parser.add_argument('--opt', default='options/train/train_InvMIHNet_4images_demo.yml')
     parser.add_argument('--niter', type=int, default=None, help="iterations (default: the option file's)")
     parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
+    parser.add_argument('--fp32-output', action='store_true',
+                        help='with --emulate: keep every subnet\'s output convolution (which writes s and t) in fp32, '
+                             'a variant that does not close the gap (README)')
     parser.add_argument('--seed', type=int, default=None, help="train.manual_seed (default: the option file's)")
     parser.add_argument('--jitter', action='store_true',
                         help=f'also train fp32 from initial weights jittered by {JITTER_SCALE:g} relative: how far '
@@ -184,7 +193,9 @@ def main() -> None:
         worker(args)
         return
     opt = parse(args.opt, is_train=True)
-    low = EMULATED if args.emulate else 'bf16'
+    if args.fp32_output and not args.emulate:
+        parser.error('--fp32-output is a variant of --emulate')
+    low = (EMULATED_FP32_OUTPUT if args.fp32_output else EMULATED) if args.emulate else 'bf16'
     seed = opt['train']['manual_seed'] if args.seed is None else args.seed
     print(f'# {Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, seed {seed}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads per training', flush=True)

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 
 from models import create_model
@@ -282,6 +283,24 @@ def test_bf16_emulation_follows_real_bf16_subnets():
     assert emulated.dtype == torch.float32
     assert torch.equal(emulated, emulated.bfloat16().float())
     assert (emulated - real).norm() < 0.25 * (fp32 - real).norm()  # measured: 9x closer than fp32
+
+
+def test_bf16_emulation_can_keep_the_output_layer_in_fp32():
+    """bf16_training.py --emulate --fp32-output: conv1-4 and the activations round to bf16 as before; conv5 takes
+    their bf16 features with the unrounded input and computes in fp32."""
+    from benchmarks.bf16_training import emulate_bf16
+
+    subnet, x = _trained_like_subnet_and_input()
+    emulate_bf16(subnet, fp32_output=True)
+    seen = {}
+    subnet.conv5.register_forward_hook(lambda module, inputs, output: seen.update(features=inputs[0]))
+    with torch.no_grad():
+        out = subnet(x)
+        assert torch.equal(out, F.conv2d(seen['features'], subnet.conv5.weight, subnet.conv5.bias, padding=1))
+    assert not torch.equal(out, out.bfloat16().float())
+    assert torch.equal(seen['features'][:, :x.shape[1]], x)
+    hidden = seen['features'][:, x.shape[1]:]
+    assert torch.equal(hidden, hidden.bfloat16().float())
 
 
 def test_bf16_emulation_backward_follows_real_bf16_subnets():
