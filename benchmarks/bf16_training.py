@@ -6,9 +6,10 @@ as test.py does (revealing from the 8-bit stego).
     python benchmarks/bf16_training.py --emulate --threads 1 --parallel    # CPUs without native bf16
 
 ``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
-step ~12x slower than fp32: instead of autocast, every subnet convolution rounds its input, weight and bias to
-bf16, convolves in fp32 and rounds its output to bf16, every subnet activation rounds its output to bf16, and the
-casts round the gradients flowing back through them to bf16 as well. That is the arithmetic of a bf16
+step ~12x slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under
+autocast too, see ``DenseSubnet``) rounds its input, weight and bias to bf16, convolves in fp32 and rounds its output
+to bf16, every subnet activation rounds its output to bf16, and the casts round the gradients flowing back through
+them to bf16 as well. That is the arithmetic of a bf16
 convolution with fp32 accumulation (AVX512-BF16, AMX, tensor cores), up to the order of the accumulation; the
 script first prints how closely the emulation follows the real bf16 subnet (oneDNN's, on this machine) on one
 input, next to how far fp32 is from it.
@@ -16,8 +17,8 @@ input, next to how far fp32 is from it.
 One pair of short trainings differs by chance as well as by precision: ``--seed`` repeats the comparison with
 another seed, and ``--jitter`` adds an fp32 training whose initial weights are multiplied by ``1 + 1e-6 N(0, 1)``,
 a perturbation far below bf16 rounding, to show how far chance alone moves the final PSNR. Each training runs in
-its own process, under ``--out`` (a temporary folder by default, removed afterwards). ``--fp32-output`` asks
-whether the loss comes from rounding s and t: it keeps each subnet's output convolution in fp32 in the emulation.
+its own process, under ``--out`` (a temporary folder by default, removed afterwards). ``--bf16-output`` emulates
+the arithmetic bf16 subnets had before their output convolution moved to fp32, for comparison.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ from options import experiment_paths, parse  # noqa: E402
 from utils.evaluation import evaluate_dataset  # noqa: E402
 
 EMULATED = 'bf16-emulated'
-EMULATED_FP32_OUTPUT = 'bf16-emulated-fp32-output'
+EMULATED_BF16_OUTPUT = 'bf16-emulated-bf16-output'
 JITTER = 'fp32-jitter'
 JITTER_SCALE = 1e-6
 
@@ -74,11 +75,11 @@ def _emulated_leaky_relu(act: nn.LeakyReLU, x: torch.Tensor) -> torch.Tensor:
     return _bf16(F.leaky_relu(x, act.negative_slope))
 
 
-def emulate_bf16(module: nn.Module, fp32_output: bool = False) -> None:
+def emulate_bf16(module: nn.Module, bf16_output: bool = False) -> None:
     """Give every convolution (bf16 arithmetic, fp32 accumulation) and LeakyReLU (bf16 result) in ``module`` the
-    results they have under bf16 autocast; with ``fp32_output``, leave the output convolution (conv5) of every
-    subnet in fp32."""
-    fp32_layers = {m.conv5 for m in module.modules() if isinstance(m, DenseSubnet)} if fp32_output else set()
+    results they have under bf16 autocast, where the output convolution (conv5) of every subnet stays fp32; with
+    ``bf16_output``, conv5 too computes in bf16 (the arithmetic before 2026-11-26)."""
+    fp32_layers = set() if bf16_output else {m.conv5 for m in module.modules() if isinstance(m, DenseSubnet)}
     for m in module.modules():
         if m in fp32_layers:
             continue
@@ -90,11 +91,11 @@ def emulate_bf16(module: nn.Module, fp32_output: bool = False) -> None:
             m.forward = functools.partial(_emulated_leaky_relu, m)
 
 
-def emulate_bf16_subnets(net: nn.Module, fp32_output: bool = False) -> None:
+def emulate_bf16_subnets(net: nn.Module, bf16_output: bool = False) -> None:
     """:func:`emulate_bf16` on the subnets of every coupling block of ``net``."""
     for block in net.modules():
         if isinstance(block, AffineCouplingBlock):
-            emulate_bf16(block, fp32_output)
+            emulate_bf16(block, bf16_output)
 
 
 def fp32_bf16_and_emulated(subnet: nn.Module, x: torch.Tensor
@@ -158,8 +159,8 @@ def worker(args: argparse.Namespace) -> None:
     opt['logger']['save_checkpoint_freq'] = opt['train']['niter']
     start = time.perf_counter()
     run = train.setup_run(opt, 0, 1, None)
-    if precision in (EMULATED, EMULATED_FP32_OUTPUT):
-        emulate_bf16_subnets(run.model.net, fp32_output=precision == EMULATED_FP32_OUTPUT)
+    if precision in (EMULATED, EMULATED_BF16_OUTPUT):
+        emulate_bf16_subnets(run.model.net, bf16_output=precision == EMULATED_BF16_OUTPUT)
     elif precision == JITTER:
         jitter_parameters(run.model.net)
     train.training_loop(run)
@@ -175,9 +176,9 @@ def main() -> None:
     parser.add_argument('--opt', default='options/train/train_InvMIHNet_4images_demo.yml')
     parser.add_argument('--niter', type=int, default=None, help="iterations (default: the option file's)")
     parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
-    parser.add_argument('--fp32-output', action='store_true',
-                        help='with --emulate: keep every subnet\'s output convolution (which writes s and t) in fp32, '
-                             'a variant that does not close the gap (README)')
+    parser.add_argument('--bf16-output', action='store_true',
+                        help='with --emulate: round every subnet\'s output convolution (which writes s and t) to bf16 '
+                             'too, as bf16 subnets did before 2026-11-26 (README)')
     parser.add_argument('--seed', type=int, default=None, help="train.manual_seed (default: the option file's)")
     parser.add_argument('--jitter', action='store_true',
                         help=f'also train fp32 from initial weights jittered by {JITTER_SCALE:g} relative: how far '
@@ -193,9 +194,9 @@ def main() -> None:
         worker(args)
         return
     opt = parse(args.opt, is_train=True)
-    if args.fp32_output and not args.emulate:
-        parser.error('--fp32-output is a variant of --emulate')
-    low = (EMULATED_FP32_OUTPUT if args.fp32_output else EMULATED) if args.emulate else 'bf16'
+    if args.bf16_output and not args.emulate:
+        parser.error('--bf16-output is a variant of --emulate')
+    low = (EMULATED_BF16_OUTPUT if args.bf16_output else EMULATED) if args.emulate else 'bf16'
     seed = opt['train']['manual_seed'] if args.seed is None else args.seed
     print(f'# {Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, seed {seed}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads per training', flush=True)

@@ -1,9 +1,10 @@
 """Mixed precision (options ``train.precision`` and ``test.precision``): fp32, bf16 or fp16 subnets.
 
-Only the subnets' convolutions run in the low precision (autocast inside each coupling block's subnet call, the
-result cast back to fp32). The coupling arithmetic (exp of the clamped scale, the division of the reverse, the
-additions), the Haar / Conv downsampling with its matrix inverse, the DWT and the quantization stay in fp32, so
-the networks stay invertible to fp32 rounding whatever the subnets compute.
+Only the subnets' hidden convolutions run in the low precision (autocast inside each coupling block's subnet call;
+each subnet's output convolution, which writes s and t, runs in fp32: see ``DenseSubnet``). The coupling arithmetic
+(exp of the clamped scale, the division of the reverse, the additions), the Haar / Conv downsampling with its matrix
+inverse, the DWT and the quantization stay in fp32, so the networks stay invertible to fp32 rounding whatever the
+subnets compute.
 """
 from __future__ import annotations
 

@@ -18,6 +18,11 @@ class DenseSubnet(nn.Module):
     The activations work in place (exact: a LeakyReLU with a positive slope recovers its gradient from its output),
     which spares the autograd graph one pre-activation tensor per convolution.
 
+    Under autocast (``train.precision: bf16 | fp16``) conv1-4 run in the low precision and conv5 in fp32: conv5
+    writes the coupling's s and t, and over four seeds the demo trained with bf16 subnets lost 0.65 dB of secret
+    PSNR to fp32 on average with conv5 in bf16 too, 0.25 dB with it in fp32 (README, "Training in bf16"). It holds
+    5 to 18% of a subnet's multiply-adds.
+
     ``init`` selects the published initialisation of the network it belongs to:
     ``'xavier'`` (IIR: conv1-4 xavier-normal * 0.1, biases zero) or ``'gaussian'`` (IIH: every
     parameter 0.01 * N(0, 1)). conv5 starts at zero in both, so an untrained coupling block is the identity.
@@ -55,7 +60,12 @@ class DenseSubnet(nn.Module):
         x2 = self.act(self.conv2(torch.cat((x, x1), 1)))
         x3 = self.act(self.conv3(torch.cat((x, x1, x2), 1)))
         x4 = self.act(self.conv4(torch.cat((x, x1, x2, x3), 1)))
-        return self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        features = torch.cat((x, x1, x2, x3, x4), 1)
+        device = features.device.type
+        if not torch.is_autocast_enabled(device):
+            return self.conv5(features)
+        with torch.autocast(device, enabled=False):
+            return self.conv5(features.float())
 
 
 def dense_subnet(negative_slope: float, init: str) -> SubnetConstructor:
