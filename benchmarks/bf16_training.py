@@ -6,13 +6,12 @@ as test.py does (revealing from the 8-bit stego).
     python benchmarks/bf16_training.py --emulate --threads 1 --parallel    # CPUs without native bf16
 
 ``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
-step ~12x slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under
-autocast too, see ``DenseSubnet``) rounds its input, weight and bias to bf16, convolves in fp32 and rounds its output
-to bf16, every subnet activation rounds its output to bf16, and the casts round the gradients flowing back through
-them to bf16 as well. That is the arithmetic of a bf16
-convolution with fp32 accumulation (AVX512-BF16, AMX, tensor cores), up to the order of the accumulation; the
-script first prints how closely the emulation follows the real bf16 subnet (oneDNN's, on this machine) on one
-input, next to how far fp32 is from it.
+step ~12x slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under autocast
+too, see ``DenseSubnet``) rounds its input, weight and bias to bf16, convolves in fp32 and rounds its output to
+bf16, every subnet activation rounds its output to bf16, and the casts round the gradients flowing back through them
+to bf16 as well. That is the arithmetic of a bf16 convolution with fp32 accumulation (AVX512-BF16, AMX, tensor
+cores), up to the order of the accumulation; the script first prints how closely the emulation follows the real bf16
+subnet (oneDNN's, on this machine) on one input, next to how far fp32 is from it.
 
 One pair of short trainings differs by chance as well as by precision: ``--seed`` repeats the comparison with
 another seed, and ``--jitter`` adds an fp32 training whose initial weights are multiplied by ``1 + 1e-6 N(0, 1)``,
