@@ -5,10 +5,13 @@
         checkpoint invertible
 
 Variants (``--variants``, default all): the published two backward passes in fp32 (the 1.00x baseline), our
-single backward pass, bf16 subnets, torch.compile, the memory-saving modes, and 2 or 4 image sets per step. Each
-runs in its own process (so peak memory is its own), on random images of the crop size, after one warm-up
-iteration (which also compiles). The gradients of the two fp32 backward variants are compared on one batch with
-the same noise when both run.
+single backward pass with the subnets in the layout ``'auto'`` picks for this machine and in each layout (NCHW,
+channels_last), bf16 subnets (the path before features were kept in bf16: autocast re-casting the fp32
+concatenation at every convolution, NCHW; and today's, in each layout), torch.compile, the memory-saving modes, and
+2 or 4 image sets per step. Each runs in its own process (so peak memory is its own), on random images of the crop
+size, after one warm-up iteration (which also compiles). The gradients of the two fp32 backward variants are
+compared on one batch with the same noise when both run. ``--results FILE`` writes the rows as a results file
+(``utils.results``) with the CPU's bf16 instructions.
 """
 from __future__ import annotations
 
@@ -28,24 +31,43 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import create_model  # noqa: E402
+from models.modules.dense_subnet import DenseSubnet, set_memory_format  # noqa: E402
 from options import parse  # noqa: E402
 from utils.device import select_device  # noqa: E402
+from utils.results import cpu_description, write_results  # noqa: E402
 
-# name: (description, train option overrides, image sets per step)
-VARIANTS: dict[str, tuple[str, dict, int]] = {
-    'two-pass': ('published two-pass backward, fp32', {'two_pass_backward': True}, 1),
-    'single': ('single backward (ours), fp32', {}, 1),
-    'bf16': ('single backward, bf16 subnets', {'precision': 'bf16'}, 1),
-    'fp16': ('single backward, fp16 subnets + grad scaler (CUDA)', {'precision': 'fp16'}, 1),
-    'compile': ('single backward, torch.compile', {'compile': True}, 1),
-    'bf16-compile': ('single backward, bf16 + torch.compile', {'precision': 'bf16', 'compile': True}, 1),
-    'checkpoint': ('memory_saving: checkpoint', {'memory_saving': 'checkpoint'}, 1),
-    'invertible': ('memory_saving: invertible', {'memory_saving': 'invertible'}, 1),
-    'bf16-invertible': ('bf16 + memory_saving: invertible', {'precision': 'bf16', 'memory_saving': 'invertible'}, 1),
-    'sets2': ('sets_per_batch: 2', {}, 2),
-    'sets4': ('sets_per_batch: 4', {}, 4),
+BF16 = {'precision': 'bf16'}
+# name: (description, train option overrides, image sets per step, subnet memory format)
+VARIANTS: dict[str, tuple[str, dict, int, str]] = {
+    'two-pass': ('published two-pass backward, fp32', {'two_pass_backward': True}, 1, 'contiguous'),
+    'single': ('single backward (ours), fp32, layout auto', {}, 1, 'auto'),
+    'fp32-nchw': ('single backward, fp32, NCHW', {}, 1, 'contiguous'),
+    'fp32-cl': ('single backward, fp32, channels_last', {}, 1, 'channels_last'),
+    'bf16-recast': ('bf16 subnets, re-cast at every conv (before), NCHW', BF16, 1, 'contiguous'),
+    'bf16-nchw': ('bf16 subnets, bf16 features, NCHW', BF16, 1, 'contiguous'),
+    'bf16': ('bf16 subnets, bf16 features, channels_last', BF16, 1, 'channels_last'),
+    'fp16': ('fp16 subnets + grad scaler (CUDA), layout auto', {'precision': 'fp16'}, 1, 'auto'),
+    'compile': ('single backward, torch.compile, layout auto', {'compile': True}, 1, 'auto'),
+    'bf16-compile': ('bf16 + torch.compile, layout auto', {'precision': 'bf16', 'compile': True}, 1, 'auto'),
+    'checkpoint': ('memory_saving: checkpoint, layout auto', {'memory_saving': 'checkpoint'}, 1, 'auto'),
+    'invertible': ('memory_saving: invertible, layout auto', {'memory_saving': 'invertible'}, 1, 'auto'),
+    'bf16-invertible': ('bf16 + memory_saving: invertible, layout auto',
+                        {'precision': 'bf16', 'memory_saving': 'invertible'}, 1, 'auto'),
+    'sets2': ('sets_per_batch: 2, layout auto', {}, 2, 'auto'),
+    'sets4': ('sets_per_batch: 4, layout auto', {}, 4, 'auto'),
 }
 DEFAULT_VARIANTS = [v for v in VARIANTS if v != 'fp16']
+
+
+def recasting_forward(self: DenseSubnet, x: torch.Tensor) -> torch.Tensor:
+    """The bf16 subnet before its features were kept in bf16 (the ``bf16-recast`` baseline, same values): the fp32
+    input joins every concatenation, so autocast promotes it to fp32 and casts it back at every convolution."""
+    x1 = self.act(self.conv1(x))
+    x2 = self.act(self.conv2(torch.cat((x, x1), 1)))
+    x3 = self.act(self.conv3(torch.cat((x, x1, x2), 1)))
+    x4 = self.act(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+    with torch.autocast(x.device.type, enabled=False):
+        return self.conv5(torch.cat((x, x1, x2, x3, x4), 1).float())
 
 
 def build(opt_path: str, overrides: dict, device_name: str | None):
@@ -72,8 +94,11 @@ def _sync(device: torch.device) -> None:
 
 def worker(args: argparse.Namespace) -> None:
     """Time one variant; prints a JSON line."""
-    _, overrides, sets = VARIANTS[args.variant]
+    _, overrides, sets, memory_format = VARIANTS[args.variant]
+    if args.variant == 'bf16-recast':
+        DenseSubnet.forward = recasting_forward
     opt, model = build(args.opt, overrides, args.device)
+    set_memory_format(model.net, memory_format)
     gt, lq = batch(opt, args.crop, sets=sets)
     torch.manual_seed(0)
     model.optimize_parameters(gt, lq)
@@ -120,6 +145,7 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS, choices=list(VARIANTS),
                         help='variants to run, in this order (two-pass, the baseline, always runs first)')
+    parser.add_argument('--results', default=None, help='also write the rows to this results file (JSON)')
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--variant', default='single', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,9 +158,11 @@ def main() -> None:
     opt = parse(args.opt, is_train=True)
     print(f'# {Path(args.opt).name}: N={opt["num_images"]}, batch S x {opt["num_images"] + 1} x {args.crop}x'
           f'{args.crop}, IIR {opt["network_G"]["block_num"]}, IIH {opt["network_H"]["block_num"]} blocks')
-    print(f'# {platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, '
-          f'torch {torch.__version__}, {torch.get_num_threads()} threads, {args.iters} timed iterations, '
-          f'device {args.device or "from gpu_ids"}', flush=True)
+    machine = cpu_description()
+    print(f'# {platform.node()}: {machine["cpu"]}, {os.cpu_count()} CPUs (flags: {", ".join(machine["flags"])}; '
+          f'torch CPU capability {torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads, {args.iters} timed iterations, device {args.device or "from gpu_ids"}',
+          flush=True)
     rows = {}
     for name in names:
         cmd = [sys.executable, __file__, '--worker', '--variant', name, '--opt', args.opt, '--crop', str(args.crop),
@@ -154,9 +182,23 @@ def main() -> None:
         print(f'| {VARIANTS[name][0]} | {row["sets"]} | {row["median_s"]:.3f} | {row["sets"] / row["median_s"]:.3f} | '
               f'{row["peak_bytes"] / 2**20:.0f} | '
               f'{(row["sets"] / row["median_s"]) / (base["sets"] / base["median_s"]):.2f}x |', flush=True)
+    notes = ''
     if {'two-pass', 'single'} <= set(rows):
         diff = gradient_difference(args.opt, args.crop, args.device)
-        print(f'max relative gradient difference, single vs two-pass: {diff:.2e}')
+        notes = f'max relative gradient difference, single vs two-pass: {diff:.2e}'
+        print(notes)
+    if args.results:
+        base = rows.get('two-pass')
+        table = [{'variant': VARIANTS[name][0], 'sets / step': row['sets'], 's / iteration': row['median_s'],
+                  'peak MiB': round(row['peak_bytes'] / 2**20),
+                  'vs two-pass': (row['sets'] / row['median_s']) / (base['sets'] / base['median_s']) if base else None,
+                  'vs fp32 NCHW': (row['sets'] / row['median_s']) / (rows['fp32-nchw']['sets'] /
+                                                                    rows['fp32-nchw']['median_s'])
+                  if 'fp32-nchw' in rows else None}
+                 for name, row in rows.items()]
+        header = (f'{Path(args.opt).name}: N={opt["num_images"]}, batch {opt["num_images"] + 1} x {args.crop}x'
+                  f'{args.crop}, {args.iters} timed iterations, {torch.get_num_threads()} threads')
+        write_results(args.results, table, notes=header + ('; ' + notes if notes else ''), machine=machine)
 
 
 if __name__ == '__main__':
