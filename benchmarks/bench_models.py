@@ -3,8 +3,9 @@
     python benchmarks/bench_models.py --opt options/test/test_InvMIHNet_16images.yml --size 1024 --repeats 1 \\
         --warmup 0 --precision fp32 bf16 --chunk 0 1
 
-Each variant (every --precision with every --chunk; chunk 0 = all secrets / tiles in one call) runs in its own
-process, so its peak memory is its own. Untrained weights of the configured architecture unless --checkpoints
+Each variant (every --precision with every --chunk and every subnet --layout; chunk 0 = all secrets / tiles in one
+call; ``--recast`` adds the bf16 path before features were kept in bf16) runs in its own process, so its peak
+memory is its own. ``--results FILE`` writes the rows as a results file (``utils.results``). Untrained weights of the configured architecture unless --checkpoints
 (timing does not depend on the weights); random images, the same in every variant, revealed from the 8-bit
 stego with the same noise, so the PSNR columns compare the variants' arithmetic.
 """
@@ -25,10 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_train import recasting_forward  # noqa: E402
 from models import create_model  # noqa: E402
+from models.modules.dense_subnet import MEMORY_FORMATS, DenseSubnet, set_memory_format  # noqa: E402
 from options import parse  # noqa: E402
 from utils.device import select_device  # noqa: E402
 from utils.evaluation import hide_reveal_psnrs  # noqa: E402
+from utils.results import cpu_description, write_results  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -43,7 +47,10 @@ def worker(args: argparse.Namespace) -> None:
         opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
     device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])
     model = create_model(opt, device)
-    model.set_inference(precision=args.precision, chunk=args.chunk or None, compile=args.compiled)
+    if args.precision == 'bf16-recast':
+        DenseSubnet.forward = recasting_forward
+    model.set_inference(precision=args.precision.split('-')[0], chunk=args.chunk or None, compile=args.compiled)
+    set_memory_format(model.net, args.layout)
     h, w = (args.size * 2)[:2]
     model.net.check_size(h, w)
     images = torch.rand(opt['num_images'] + 1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
@@ -74,7 +81,11 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs first (0 for very large sets)')
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: from gpu_ids)')
-    parser.add_argument('--precision', nargs='+', default=['fp32'], choices=['fp32', 'bf16', 'fp16'])
+    parser.add_argument('--precision', nargs='+', default=['fp32'], choices=['fp32', 'bf16', 'fp16', 'bf16-recast'],
+                        help='bf16-recast: the bf16 path before features were kept in bf16 (NCHW baseline)')
+    parser.add_argument('--layout', nargs='+', default=['auto'], choices=list(MEMORY_FORMATS),
+                        help='memory format of the subnets')
+    parser.add_argument('--results', default=None, help='also write the rows to this results file (JSON)')
     parser.add_argument('--chunk', type=int, nargs='+', default=[0], help='images per network call (0: all)')
     parser.add_argument('--checkpoints', action='store_true', help="use the option file's checkpoints")
     parser.add_argument('--compile', action='store_true',
@@ -86,22 +97,26 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.worker:
-        args.precision, args.chunk = args.precision[0], args.chunk[0]
+        args.precision, args.chunk, args.layout = args.precision[0], args.chunk[0], args.layout[0]
         worker(args)
         return
     h, w = (args.size * 2)[:2]
-    print(f'# {Path(args.opt).name}; {h} x {w} images; {platform.node()}: '
-          f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, '
-          f'{torch.get_num_threads()} threads; device {args.device or "from gpu_ids"}; median of {args.repeats} '
-          f'after {args.warmup} warm-up', flush=True)
-    base = None
-    variants = [(precision, chunk, compiled) for precision in args.precision for chunk in args.chunk
+    machine = cpu_description()
+    header = (f'{Path(args.opt).name}; {h} x {w} images; {torch.get_num_threads()} threads; median of '
+              f'{args.repeats} after {args.warmup} warm-up')
+    print(f'# {header}; {platform.node()}: {machine["cpu"]}, {os.cpu_count()} CPUs (flags: '
+          f'{", ".join(machine["flags"])}), torch {torch.__version__}; device {args.device or "from gpu_ids"}',
+          flush=True)
+    base, table = None, []
+    variants = [(precision, chunk, layout, compiled) for precision in args.precision for chunk in args.chunk
+                for layout in (['contiguous'] if precision == 'bf16-recast' else args.layout)
                 for compiled in ((False, True) if args.compile else (False,))]
-    for precision, chunk, compiled in variants:
-        name = f'{precision}, ' + (f'chunk {chunk}' if chunk else 'no chunking') + (', compiled' * compiled)
+    for precision, chunk, layout, compiled in variants:
+        name = (f'{precision}, {layout}, ' + (f'chunk {chunk}' if chunk else 'no chunking') +
+                (', compiled' * compiled))
         cmd = [sys.executable, __file__, '--worker', '--opt', args.opt, '--size', *map(str, args.size),
                '--repeats', str(args.repeats), '--warmup', str(args.warmup), '--precision', precision,
-               '--chunk', str(chunk)]
+               '--chunk', str(chunk), '--layout', layout]
         cmd += ['--device', args.device] if args.device else []
         cmd += ['--threads', str(args.threads)] if args.threads else []
         cmd += ['--checkpoints'] if args.checkpoints else []
@@ -122,6 +137,12 @@ def main() -> None:
         print(f'| {name} | {row["hide_s"]:.2f} | {row["reveal_s"]:.2f} | {total:.2f} | '
               f'{(base["hide_s"] + base["reveal_s"]) / total:.2f}x | {row["peak_bytes"] / 2**20:.0f} | '
               f'{row["stego_psnr"]:.2f} | {row["secret_psnr"]:.2f} |', flush=True)
+        table.append({'variant': name, 'hide s': row['hide_s'], 'reveal s': row['reveal_s'], 'hide + reveal s': total,
+                      'speed-up': (base['hide_s'] + base['reveal_s']) / total,
+                      'peak MiB': round(row['peak_bytes'] / 2**20), 'stego PSNR': row['stego_psnr'],
+                      'secret PSNR': row['secret_psnr']})
+    if args.results:
+        write_results(args.results, table, notes=header, machine=machine)
 
 
 if __name__ == '__main__':
