@@ -1,6 +1,6 @@
 """Hide + reveal time per image set, peak memory and PSNR for a configuration and image size, per variant.
 
-    python benchmarks/bench_models.py --opt options/test/test_InvMIHNet_16images.yml --size 1024 --repeats 1 \\
+    python -m benchmarks.bench_models --opt options/test/test_InvMIHNet_16images.yml --size 1024 --repeats 1 \\
         --warmup 0 --precision fp32 bf16 --chunk 0 1
 
 Each variant (every --precision with every --chunk; chunk 0 = all secrets / tiles in one call) runs in its own
@@ -23,12 +23,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models import create_model  # noqa: E402
-from options import parse  # noqa: E402
-from utils.device import select_device  # noqa: E402
-from utils.evaluation import hide_reveal_psnrs  # noqa: E402
+from inference.round_trip import RoundTrip
+from inference.stego_model import StegoModel
+from options import parse
+from utils.device import select_device
 
 
 def _sync(device: torch.device) -> None:
@@ -42,7 +40,7 @@ def worker(args: argparse.Namespace) -> None:
     if not args.checkpoints:
         opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
     device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])
-    model = create_model(opt, device)
+    model = StegoModel.from_options(opt, device)
     model.set_inference(precision=args.precision, chunk=args.chunk or None, compile=args.compiled)
     h, w = (args.size * 2)[:2]
     model.net.check_size(h, w)
@@ -64,7 +62,7 @@ def worker(args: argparse.Namespace) -> None:
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     med = (lambda t: sorted(t[args.warmup:])[len(t[args.warmup:]) // 2])
     print(json.dumps({'hide_s': med(hide_s), 'reveal_s': med(reveal_s), 'peak_bytes': peak, 'device': str(device),
-                      'config': model.config, **hide_reveal_psnrs(images, hidden.stego, revealed.secrets)}))
+                      'config': model.config, **RoundTrip.of(images[:1], images[1:], hidden, revealed.secrets).psnr_metrics()}))
 
 
 def main() -> None:
@@ -99,7 +97,7 @@ def main() -> None:
                 for compiled in ((False, True) if args.compile else (False,))]
     for precision, chunk, compiled in variants:
         name = f'{precision}, ' + (f'chunk {chunk}' if chunk else 'no chunking') + (', compiled' * compiled)
-        cmd = [sys.executable, __file__, '--worker', '--opt', args.opt, '--size', *map(str, args.size),
+        cmd = [sys.executable, '-m', 'benchmarks.bench_models', '--worker', '--opt', args.opt, '--size', *map(str, args.size),
                '--repeats', str(args.repeats), '--warmup', str(args.warmup), '--precision', precision,
                '--chunk', str(chunk)]
         cmd += ['--device', args.device] if args.device else []

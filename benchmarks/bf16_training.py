@@ -2,8 +2,8 @@
 precision (same seed, data order and schedule) and evaluates each final model on the option file's validation set
 as test.py does (revealing from the 8-bit stego).
 
-    python benchmarks/bf16_training.py --opt options/train/train_InvMIHNet_4images_demo.yml
-    python benchmarks/bf16_training.py --emulate --threads 1 --parallel    # CPUs without native bf16
+    python -m benchmarks.bf16_training --opt options/train/train_InvMIHNet_4images_demo.yml
+    python -m benchmarks.bf16_training --emulate --threads 1 --parallel    # CPUs without native bf16
 
 ``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
 step ~12x slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under autocast
@@ -35,14 +35,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import train  # noqa: E402
-from models.config import NetworkConfig  # noqa: E402
-from models.modules.coupling import AffineCouplingBlock  # noqa: E402
-from models.modules.dense_subnet import DenseSubnet  # noqa: E402
-from options import experiment_paths, parse  # noqa: E402
-from utils.evaluation import evaluate_dataset  # noqa: E402
+import train
+from inference.evaluation import evaluate_dataset
+from inference.stego_model import StegoModel
+from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
+from models.modules.coupling import AffineCouplingBlock
+from models.modules.dense_subnet import DenseSubnet
+from options import experiment_paths, parse
 
 EMULATED = 'bf16-emulated'
 EMULATED_BF16_OUTPUT = 'bf16-emulated-bf16-output'
@@ -122,7 +122,7 @@ def emulation_agreement(opt: dict, crop: int = 64) -> dict[str, float]:
     """
     config = NetworkConfig.from_options(opt)
     torch.manual_seed(0)
-    block = next(m for m in config.build().modules() if isinstance(m, AffineCouplingBlock))
+    block = next(m for m in InvMIHNet(config).modules() if isinstance(m, AffineCouplingBlock))
     subnet = block._subnet('phi')
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -164,7 +164,8 @@ def worker(args: argparse.Namespace) -> None:
         jitter_parameters(run.model.net)
     train.training_loop(run)
     seconds = time.perf_counter() - start
-    means = evaluate_dataset(run.model, run.val_loader, opt['test'], opt['datasets']['val']['max_batches']).means()
+    model = StegoModel(run.model.net, run.model.device, precision=opt['train']['precision'])
+    means = evaluate_dataset(model, run.val_loader, opt['test'], opt['datasets']['val']['max_batches']).means()
     print(json.dumps({'precision': precision, 'seconds_per_iter': seconds / opt['train']['niter'],
                       'niter': opt['train']['niter'], 'stego_psnr': means['stego_psnr'],
                       'secret_psnr': means['secret_psnr']}))
@@ -208,7 +209,7 @@ def main() -> None:
         out = args.out or tmp
         procs = []
         for precision in ('fp32', low) + ((JITTER,) if args.jitter else ()):
-            cmd = [sys.executable, __file__, '--opt', args.opt, '--out', out, '--precision', precision]
+            cmd = [sys.executable, '-m', 'benchmarks.bf16_training', '--opt', args.opt, '--out', out, '--precision', precision]
             cmd += ['--niter', str(args.niter)] if args.niter else []
             cmd += ['--seed', str(args.seed)] if args.seed is not None else []
             cmd += ['--threads', str(args.threads)] if args.threads else []
