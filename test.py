@@ -95,7 +95,8 @@ def create_test_loaders(opt: dict) -> dict[str, tuple[dict, DataLoader]]:
     return loaders
 
 
-def test_dataset(model: StegoModel, opt: dict, ds_opt: dict, loader: DataLoader, log: logging.Logger) -> dict[str, float]:
+def test_dataset(model: StegoModel, opt: dict, ds_opt: dict, loader: DataLoader,
+                 log: logging.Logger) -> dict[str, float]:
     """Evaluate one dataset; returns the mean metrics (also written to metrics.json).
 
     With ``test.attacks`` other than ``[none]``, every attack is also evaluated on each saved 8-bit stego:

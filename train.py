@@ -280,7 +280,7 @@ def save_checkpoint(run: TrainingRun, final: bool = False) -> None:
     per_rank_rng = gather_rng_states(run)
     if run.rank != 0:
         return
-    run.model.save(run.step, run.step)
+    run.model.save(run.step)
     if final:
         run.model.save('latest', run.step)
     run.model.save_training_state(run.epoch, run.step, per_rank_rng)

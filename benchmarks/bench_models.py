@@ -61,8 +61,9 @@ def worker(args: argparse.Namespace) -> None:
     peak = (torch.cuda.max_memory_allocated(device) if device.type == 'cuda'
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     med = (lambda t: sorted(t[args.warmup:])[len(t[args.warmup:]) // 2])
+    psnrs = RoundTrip.of(images[:1], images[1:], hidden, revealed.secrets).psnr_metrics()
     print(json.dumps({'hide_s': med(hide_s), 'reveal_s': med(reveal_s), 'peak_bytes': peak, 'device': str(device),
-                      'config': model.config, **RoundTrip.of(images[:1], images[1:], hidden, revealed.secrets).psnr_metrics()}))
+                      'config': model.config, **psnrs}))
 
 
 def main() -> None:
@@ -97,7 +98,8 @@ def main() -> None:
                 for compiled in ((False, True) if args.compile else (False,))]
     for precision, chunk, compiled in variants:
         name = f'{precision}, ' + (f'chunk {chunk}' if chunk else 'no chunking') + (', compiled' * compiled)
-        cmd = [sys.executable, '-m', 'benchmarks.bench_models', '--worker', '--opt', args.opt, '--size', *map(str, args.size),
+        cmd = [sys.executable, '-m', 'benchmarks.bench_models', '--worker', '--opt', args.opt,
+               '--size', *map(str, args.size),
                '--repeats', str(args.repeats), '--warmup', str(args.warmup), '--precision', precision,
                '--chunk', str(chunk)]
         cmd += ['--device', args.device] if args.device else []

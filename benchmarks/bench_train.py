@@ -135,7 +135,8 @@ def main() -> None:
           f'device {args.device or "from gpu_ids"}', flush=True)
     rows = {}
     for name in names:
-        cmd = [sys.executable, '-m', 'benchmarks.bench_train', '--worker', '--variant', name, '--opt', args.opt, '--crop', str(args.crop),
+        cmd = [sys.executable, '-m', 'benchmarks.bench_train', '--worker', '--variant', name, '--opt', args.opt,
+               '--crop', str(args.crop),
                '--iters', str(args.iters)]
         cmd += ['--device', args.device] if args.device else []
         cmd += ['--threads', str(args.threads)] if args.threads else []

@@ -77,7 +77,7 @@ def _emulated_leaky_relu(act: nn.LeakyReLU, x: torch.Tensor) -> torch.Tensor:
 def emulate_bf16(module: nn.Module, bf16_output: bool = False) -> None:
     """Give every convolution (bf16 arithmetic, fp32 accumulation) and LeakyReLU (bf16 result) in ``module`` the
     results they have under bf16 autocast, where the output convolution (conv5) of every subnet stays fp32; with
-    ``bf16_output``, conv5 too computes in bf16 (the arithmetic before 2026-11-26)."""
+    ``bf16_output``, conv5 too computes in bf16 (the arithmetic before the output convolution moved to fp32)."""
     fp32_layers = set() if bf16_output else {m.conv5 for m in module.modules() if isinstance(m, DenseSubnet)}
     for m in module.modules():
         if m in fp32_layers:
@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
     parser.add_argument('--bf16-output', action='store_true',
                         help='with --emulate: round every subnet\'s output convolution (which writes s and t) to bf16 '
-                             'too, as bf16 subnets did before 2026-11-26 (README)')
+                             'too, as bf16 subnets did before their output convolution moved to fp32')
     parser.add_argument('--seed', type=int, default=None, help="train.manual_seed (default: the option file's)")
     parser.add_argument('--jitter', action='store_true',
                         help=f'also train fp32 from initial weights jittered by {JITTER_SCALE:g} relative: how far '
@@ -209,7 +209,8 @@ def main() -> None:
         out = args.out or tmp
         procs = []
         for precision in ('fp32', low) + ((JITTER,) if args.jitter else ()):
-            cmd = [sys.executable, '-m', 'benchmarks.bf16_training', '--opt', args.opt, '--out', out, '--precision', precision]
+            cmd = [sys.executable, '-m', 'benchmarks.bf16_training', '--opt', args.opt, '--out', out,
+                   '--precision', precision]
             cmd += ['--niter', str(args.niter)] if args.niter else []
             cmd += ['--seed', str(args.seed)] if args.seed is not None else []
             cmd += ['--threads', str(args.threads)] if args.threads else []

@@ -16,7 +16,6 @@ from typing import Any
 import cv2
 import lmdb
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from utils.image_io import ImageReadError, hwc_to_chw, list_images, opencv_to_rgb_float, read_image

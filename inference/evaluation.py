@@ -8,14 +8,13 @@ validation the first set only). :func:`attack_metrics` reveals an attacked copy 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from inference.round_trip import round_trip, secret_metrics
+from inference.round_trip import RoundTrip, round_trip, secret_metrics
 from inference.stego_model import StegoModel
 from models.distortions import Distortion, attack
 from utils.image_io import hwc_to_chw, to_uint8
@@ -23,13 +22,10 @@ from utils.metrics import MetricTable, image_pair_metrics
 
 
 @dataclass
-class BatchEvaluation:
-    """Metrics (keys ``stego_*`` vs the cover and ``secret_*`` mean over the N secrets) and 8-bit images."""
-    metrics: dict[str, float]
-    cover: np.ndarray
-    stego: np.ndarray
-    secrets: list[np.ndarray]
-    recovered: list[np.ndarray]
+class BatchEvaluation(RoundTrip):
+    """The round trip of one image set (its 8-bit images) and its metrics (keys ``stego_*`` vs the cover and
+    ``secret_*`` mean over the N secrets)."""
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def evaluate_batch(model: StegoModel, images: torch.Tensor, reveal_from: str = 'png',
@@ -38,7 +34,7 @@ def evaluate_batch(model: StegoModel, images: torch.Tensor, reveal_from: str = '
     (``'float'``, the published test path), and measure stego vs cover and recovered vs secret."""
     result = round_trip(model, images[:1], images[1:], reveal_from=reveal_from, gaussian_scale=gaussian_scale,
                         generator=generator)
-    return BatchEvaluation(result.metrics(), result.cover, result.stego, result.secrets, result.recovered)
+    return BatchEvaluation(**vars(result), metrics=result.measure())
 
 
 def attack_metrics(model: StegoModel, result: BatchEvaluation, distortion: Distortion,

@@ -54,7 +54,7 @@ class RoundTrip:
         """PSNR of every recovered secret against its secret."""
         return [psnr(t, r) for t, r in zip(self.secrets, self.recovered)]
 
-    def metrics(self) -> dict[str, float]:
+    def measure(self) -> dict[str, float]:
         """Every metric of the stego vs the cover (``stego_*``) and of the recovered secrets vs the secrets,
         averaged over the N secrets (``secret_*``)."""
         metrics = {f'stego_{k}': v for k, v in image_pair_metrics(self.stego, self.cover).items()}

@@ -61,8 +61,14 @@ class NetworkConfig(Grid):
         return fp
 
     @classmethod
-    def from_fingerprint(cls, fp: dict[str, Any]) -> 'NetworkConfig':
-        """Inverse of :meth:`fingerprint`; raises ValueError naming what is wrong."""
+    def from_fingerprint(cls, fp: dict[str, Any], field: str | None = None) -> 'NetworkConfig':
+        """Inverse of :meth:`fingerprint`; raises ValueError naming what is wrong (after ``<field>: ``, the
+        document's field that holds the fingerprint, when given)."""
+        if field is not None:
+            try:
+                return cls.from_fingerprint(fp)
+            except ValueError as err:
+                raise ValueError(f'{field}: {err}') from err
         if not isinstance(fp, dict):
             raise ValueError(f'a configuration fingerprint must be a mapping, got {type(fp).__name__}')
         expected = {'scale_h': int, 'scale_w': int, 'iir_block_num': list, 'use_conv_downsampling': bool,

@@ -28,6 +28,7 @@ from models.checkpoint import CheckpointError, load_checkpoints, save_iih, save_
 from models.config import NetworkConfig
 from models.invmihnet import REVEAL_FROM, InvMIHNet
 from utils.atomic_io import atomic_write_text
+from utils.json_fields import fields, format_version, sha256_hex
 
 MODEL_FORMAT = 'InvMIHNet-model'
 MODEL_VERSION = 1
@@ -174,29 +175,14 @@ def load_model_folder(folder: str | os.PathLike) -> tuple[InvMIHNet, ModelInfo]:
 
 
 # ------------------------------------------------------------------------------------------ parsing
-def _fields(value: Any, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f'{name} must be a JSON object, got {type(value).__name__}')
-    missing, unknown = [k for k in keys if k not in value], sorted(set(value) - set(keys))
-    if missing or unknown:
-        raise ValueError(f'{name}: missing fields {missing}, unknown fields {unknown}')
-    return value
-
-
 def _optional(value: Any, kind: type, name: str) -> Any:
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
         raise ValueError(f'{name} must be a {kind.__name__} or null, got {value!r}')
     return value
 
 
-def _sha256(value: Any, name: str) -> str:
-    if not isinstance(value, str) or len(value) != 64 or any(c not in '0123456789abcdef' for c in value):
-        raise ValueError(f'{name} must be 64 lowercase hex digits (a sha256), got {value!r}')
-    return value
-
-
 def _training(value: Any) -> TrainingRecord:
-    value = _fields(value, 'training', ('reveal_from', 'distortions', 'data', 'iterations', 'commit', 'options'))
+    value = fields(value, 'training', ('reveal_from', 'distortions', 'data', 'iterations', 'commit', 'options'))
     if value['reveal_from'] not in (None, *REVEAL_FROM):
         raise ValueError(f'training.reveal_from must be one of {list(REVEAL_FROM)} or null, '
                          f'got {value["reveal_from"]!r}')
@@ -204,7 +190,7 @@ def _training(value: Any) -> TrainingRecord:
     if not isinstance(distortions, list):
         raise ValueError(f'training.distortions must be a list of {{name, p}} entries, got {distortions!r}')
     for index, entry in enumerate(distortions):
-        entry = _fields(entry, f'training.distortions[{index}]', ('name', 'p'))
+        entry = fields(entry, f'training.distortions[{index}]', ('name', 'p'))
         if not isinstance(entry['name'], str):
             raise ValueError(f'training.distortions[{index}].name must be a string, got {entry["name"]!r}')
     return TrainingRecord(reveal_from=value['reveal_from'], distortions=tuple(distortions),
@@ -215,21 +201,13 @@ def _training(value: Any) -> TrainingRecord:
 
 
 def _parse(data: Any) -> ModelInfo:
-    data = _fields(data, 'the document', ('format', 'version', 'name', 'config', 'weights', 'training'))
-    if data['format'] != MODEL_FORMAT:
-        raise ValueError(f'format is {data["format"]!r}, expected {MODEL_FORMAT!r}')
-    version = data['version']
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f'version must be a positive integer, got {version!r}')
-    if version > MODEL_VERSION:
-        raise ValueError(f'version {version} is newer than this code reads ({MODEL_VERSION}); update InvMIHNet')
+    data = fields(data, 'the document', ('format', 'version', 'name', 'config', 'weights', 'training'))
+    version = format_version(data, MODEL_FORMAT, MODEL_VERSION)
     if not isinstance(data['name'], str):
         raise ValueError(f'name must be a string, got {data["name"]!r}')
-    try:
-        config = NetworkConfig.from_fingerprint(data['config'])
-    except ValueError as err:
-        raise ValueError(f'config: {err}') from err
-    weights = _fields(data['weights'], 'weights', ('iir_sha256', 'iih_sha256'))
-    return ModelInfo(name=data['name'], config=config, iir_sha256=_sha256(weights['iir_sha256'], 'weights.iir_sha256'),
-                     iih_sha256=_sha256(weights['iih_sha256'], 'weights.iih_sha256'),
+    config = NetworkConfig.from_fingerprint(data['config'], field='config')
+    weights = fields(data['weights'], 'weights', ('iir_sha256', 'iih_sha256'))
+    return ModelInfo(name=data['name'], config=config,
+                     iir_sha256=sha256_hex(weights['iir_sha256'], 'weights.iir_sha256'),
+                     iih_sha256=sha256_hex(weights['iih_sha256'], 'weights.iih_sha256'),
                      training=_training(data['training']), version=version)

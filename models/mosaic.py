@@ -8,8 +8,8 @@ from utils.grid import Grid
 
 def to_tiles(image: torch.Tensor, scale_h: int, scale_w: int) -> torch.Tensor:
     """(B, C, H, W) or (C, H, W) -> (B * scale_H * scale_W, C, H / scale_H, W / scale_W); tile i of image b at
-    index b * N + i, row i // scale_W, column i % scale_W (N = scale_H * scale_W). H and W must obey the grid's size rule
-    (:meth:`utils.grid.Grid.check_size`)."""
+    index b * N + i, row i // scale_W, column i % scale_W (N = scale_H * scale_W). H and W must obey the grid's size
+    rule (:meth:`utils.grid.Grid.check_size`)."""
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() != 4:

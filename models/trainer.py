@@ -80,12 +80,13 @@ class InvMIHNetTrainer:
         load_checkpoints(self.net, paths['pretrain_model_G'], paths['pretrain_model_H'], self.config,
                          paths['strict_load'])
 
-    def save(self, iter_label: int | str, iterations: int) -> Path:
-        """Write the model folder ``path.models/<iter_label>/`` (IIR.pth, IIH.pth, model.json) after
-        ``iterations`` steps."""
+    def save(self, iter_label: int | str, iterations: int | None = None) -> Path:
+        """Write the model folder ``path.models/<iter_label>/`` (IIR.pth, IIH.pth, model.json; see
+        :mod:`models.model_folder`) after ``iterations`` steps (default: ``iter_label``, an iteration)."""
         folder = Path(self.opt['path']['models']) / str(iter_label)
+        steps = iterations if iterations is not None else int(iter_label)
         return write_model_folder(folder, self.net, self.opt['name'],
-                                  training_record(self.opt, iterations, current_commit()))
+                                  training_record(self.opt, steps, current_commit()))
 
     def save_training_state(self, epoch: int, current_step: int,
                             rng_ranks: list[dict[str, Any]] | None = None) -> Path:

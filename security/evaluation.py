@@ -119,7 +119,7 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
             results.setdefault(f'{task}/{attack}', RowResults()).add(labels, scores, decisions)
         if settings.epochs:
             scores, decisions = xunet(*_split(luma[kind], luma['cover'], train), seed=seed, epochs=settings.epochs,
-                                      device=device, crop=settings.cnn_crop, desc=f'xunet {task} fold {fold}')
+                                      device=model.device, crop=settings.cnn_crop, desc=f'xunet {task} fold {fold}')
             results.setdefault(f'{task}/xunet', RowResults()).add(labels, scores, decisions)
 
     rows = {name: row.summary(len(pairs)) for name, row in results.items()}

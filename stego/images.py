@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from utils.image_io import ImageReadError, decode_image_bytes, resize_image
+from utils.image_io import ImageReadError, decode_image_bytes
 from stego.errors import ImageTooLargeError, InputImageError
 from stego.png import PNG_SIGNATURE, png_header
 

@@ -32,6 +32,10 @@ from models.config import NetworkConfig
 from stego.cover import COVER_MODES, Box, CoverPlan
 from stego.errors import KeyFileError
 from utils.atomic_io import atomic_write_text
+from utils.json_fields import count as _count
+from utils.json_fields import fields as _mapping
+from utils.json_fields import format_version
+from utils.json_fields import sha256_hex as _sha256
 
 __all__ = ['KEY_FORMAT', 'KEY_VERSION', 'StegoKey', 'default_key_path', 'pixels_sha256', 'weights_sha256']
 
@@ -128,30 +132,9 @@ class StegoKey:
 
 
 # ------------------------------------------------------------------------------------------ parsing
-def _mapping(value: Any, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f'{name} must be a JSON object, got {type(value).__name__}')
-    missing, unknown = [k for k in keys if k not in value], sorted(set(value) - set(keys))
-    if missing or unknown:
-        raise ValueError(f'{name}: missing fields {missing}, unknown fields {unknown}')
-    return value
-
-
-def _count(value: Any, name: str, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
-    return value
-
-
 def _size(value: Any, name: str) -> tuple[int, int]:
     value = _mapping(value, name, ('height', 'width'))
     return _count(value['height'], f'{name}.height'), _count(value['width'], f'{name}.width')
-
-
-def _sha256(value: Any, name: str) -> str:
-    if not isinstance(value, str) or len(value) != 64 or any(c not in '0123456789abcdef' for c in value):
-        raise ValueError(f'{name} must be 64 lowercase hex digits (a sha256), got {value!r}')
-    return value
 
 
 def _parse(data: Any) -> StegoKey:
@@ -160,15 +143,8 @@ def _parse(data: Any) -> StegoKey:
         raise TypeError(f'model must be the path of a model folder (a string), got {model!r}')
     data = _mapping({k: v for k, v in data.items() if k != 'model'} if isinstance(data, dict) else data,
                     'the document', _TOP_LEVEL)
-    if data['format'] != KEY_FORMAT:
-        raise ValueError(f'format is {data["format"]!r}, expected {KEY_FORMAT!r}')
-    version = _count(data['version'], 'version')
-    if version > KEY_VERSION:
-        raise ValueError(f'version {version} is newer than this code reads ({KEY_VERSION}); update InvMIHNet')
-    try:
-        config = NetworkConfig.from_fingerprint(data['config'])
-    except ValueError as err:
-        raise ValueError(f'config: {err}') from err
+    version = format_version(data, KEY_FORMAT, KEY_VERSION)
+    config = NetworkConfig.from_fingerprint(data['config'], field='config')
     grid = _mapping(data['grid'], 'grid', ('scale_h', 'scale_w'))
     num_images = _count(data['num_images'], 'num_images')
     if (grid['scale_h'], grid['scale_w'], num_images) != (config.scale_h, config.scale_w, config.num_images):

@@ -14,10 +14,10 @@ from inference.round_trip import round_trip
 from inference.stego_model import StegoModel
 from stego.cover import COVER_MODES, apply_cover_plan, plan_cover
 from stego.errors import CoverSizeError, SecretCountError
-from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb, resize_image
+from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb
 from stego.key import StegoKey, pixels_sha256, weights_sha256
 from stego.model import model_reference
-from utils.image_io import hwc_to_chw, to_uint8
+from utils.image_io import hwc_to_chw, resize_image, to_uint8
 from utils.metrics import psnr
 
 ASPECT_TOLERANCE = 0.01      # a relative change of W / H below this is not reported

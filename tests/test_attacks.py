@@ -85,7 +85,8 @@ def test_attacks_are_evaluated_on_the_saved_stego(tmp_path, metric_keys, photos,
 def test_attack_noise_is_seeded_and_independent_of_the_other_attacks(tmp_path, photos, repo):
     results = []
     for run, attacks in enumerate((['gaussian4'], ['jpeg90', 'gaussian4'])):
-        opt = parse(_option_file(photos, repo, tmp_path / str(run), {'seed': 5, 'save_images': False, 'attacks': attacks}),
+        opt = parse(_option_file(photos, repo, tmp_path / str(run),
+                                 {'seed': 5, 'save_images': False, 'attacks': attacks}),
                     is_train=False)
         test_script.run(opt)
         results.append(json.loads((Path(opt['path']['results_root']) / 'kodak_demo_test' /

@@ -224,7 +224,8 @@ def test_sets_per_batch_is_validated_and_sizes_the_loader(tmp_path, tiny_train_o
 
 
 def test_precision_and_memory_options_reach_the_networks(tmp_path, tiny_train_options):
-    model = InvMIHNetTrainer(parse(_train_file(tiny_train_options, tmp_path / 'a', precision='bf16'), is_train=True), torch.device('cpu'))
+    parsed = parse(_train_file(tiny_train_options, tmp_path / 'a', precision='bf16'), is_train=True)
+    model = InvMIHNetTrainer(parsed, torch.device('cpu'))
     assert {m.subnet_dtype for m in model.net.modules() if hasattr(m, 'subnet_dtype')} == {torch.bfloat16}
     parsed = parse(_train_file(tiny_train_options, tmp_path / 'b', memory_saving='invertible'), is_train=True)
     model = InvMIHNetTrainer(parsed, torch.device('cpu'))
@@ -237,7 +238,8 @@ def test_precision_and_memory_options_reach_the_networks(tmp_path, tiny_train_op
 @needs_cuda
 @pytest.mark.parametrize('precision', ['fp32', 'bf16', 'fp16'])
 def test_cuda_training_step_and_inference(tmp_path, precision, tiny_train_options):
-    parsed = parse(_train_file(tiny_train_options, tmp_path, precision=precision, memory_saving='invertible'), is_train=True)
+    parsed = parse(_train_file(tiny_train_options, tmp_path, precision=precision, memory_saving='invertible'),
+                   is_train=True)
     model = InvMIHNetTrainer(parsed, torch.device('cuda'))
     images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
@@ -312,7 +314,7 @@ def test_bf16_emulation_follows_real_bf16_subnets():
 def test_bf16_emulation_keeps_the_output_layer_in_fp32_unless_asked():
     """The emulation, as autocast: conv1-4 and the activations round to bf16, conv5 takes their bf16 features with
     the unrounded input and computes in fp32. With bf16_output (bf16_training.py --bf16-output, the arithmetic
-    before 2026-11-26) conv5 rounds too."""
+    before the output convolution moved to fp32) conv5 rounds too."""
     from benchmarks.bf16_training import emulate_bf16
 
     subnet, x = _trained_like_subnet_and_input()

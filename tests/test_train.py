@@ -210,7 +210,8 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path, repo, tiny_train_o
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                             '--master_addr=127.0.0.1', f'--master_port={port}', str(repo / 'train.py'), '-opt', str(path),
+                             '--master_addr=127.0.0.1', f'--master_port={port}', str(repo / 'train.py'),
+                             '-opt', str(path),
                              '--launcher', 'pytorch'], cwd=repo, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
