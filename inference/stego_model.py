@@ -48,7 +48,7 @@ class StegoModel:
         self.info = info
         self.untrained: list[str] = []
         """The networks without a checkpoint (an option file that names none): untrained, only good for tests."""
-        self.precision = precision
+        self.precision = 'fp32'
         self.chunk: int | None = None
         self.set_inference(precision, chunk, compile, key)
 
