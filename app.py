@@ -1,6 +1,6 @@
 """A local web app to hide N secret photographs in a cover and reveal them again, over the stego library.
 
-    python app.py [--opt options/test/test_InvMIHNet_4images_demo.yml] [--host 127.0.0.1] [--port 7860] [--share]
+    python app.py [--model FOLDER | --opt options/test/<file>.yml] [--host 127.0.0.1] [--port 7860] [--share]
 
 Open the printed address in a browser. The app handles one request at a time, refuses images above
 ``--max-pixels`` before decoding them, and writes only into a temporary folder that it removes when it stops
@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-DEFAULT_OPT = 'options/test/test_InvMIHNet_4images_demo.yml'
+from stego.cli import add_model_arguments, model_source
+
 DEFAULT_MAX_PIXELS = 50_000_000
 BYTES_PER_PIXEL_LIMIT = 8        # upload size limit: max_pixels x this (a 16-bit RGBA PNG barely compresses)
 
@@ -24,10 +25,7 @@ BYTES_PER_PIXEL_LIMIT = 8        # upload size limit: max_pixels x this (a 16-bi
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--opt', default=DEFAULT_OPT, help=f'test option file of the model (default {DEFAULT_OPT})')
-    parser.add_argument('--iir', help='IIR checkpoint (default: the option file\'s path.pretrain_model_G)')
-    parser.add_argument('--iih', help='IIH checkpoint (default: the option file\'s path.pretrain_model_H)')
-    parser.add_argument('--cpu', action='store_true', help='run on the CPU even when a GPU is available')
+    add_model_arguments(parser)
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1: this machine)')
     parser.add_argument('--port', type=int, default=7860, help='port to listen on (default 7860)')
     parser.add_argument('--share', action='store_true',
@@ -60,11 +58,12 @@ def main(argv: list[str] | None = None) -> None:
         from stego import StegoError, load_model
         from webapp.ui import build_app
 
+        source = model_source(args)
         try:
-            model = load_model(args.opt, args.iir, args.iih, device='cpu' if args.cpu else None)
+            model = load_model(source, args.iir, args.iih, device='cpu' if args.cpu else None)
         except StegoError as err:
             raise SystemExit(f'error: {err}') from None
-        app = build_app(model, args.opt, work_root, args.max_pixels)
+        app = build_app(model, source, work_root, args.max_pixels)
         app.queue(default_concurrency_limit=1)
         try:
             app.launch(server_name=args.host, server_port=args.port, share=args.share,

@@ -1,8 +1,9 @@
 """Hide N = scale_H * scale_W secret images in one cover image: a clean stego PNG plus a key file.
 
     python hide.py --cover cover.jpg --secrets a.jpg b.png c.png d.png --out stego.png \
-        [--opt options/test/test_InvMIHNet_4images_demo.yml] [--key stego.key.json] [--mode crop|pad] [--verify]
-        [--iir IIR.pth] [--iih IIH.pth] [--cpu] [--seed 0] [--max-pixels 50000000] [--overwrite]
+        [--model experiments/pretrained_models/InvMIHNet_4images_demo | --opt options/test/<file>.yml
+         [--iir IIR.pth] [--iih IIH.pth]] [--key stego.key.json] [--mode crop|pad] [--verify]
+        [--cpu] [--seed 0] [--max-pixels 50000000] [--overwrite]
 
 The stego PNG carries pixels only. The key file (default ``<out stem>.key.json`` beside it) holds what reveal.py
 needs to restore the secrets' sizes and names and to check the configuration, weights and pixels; share it with
@@ -16,8 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stego import HideResult, default_key_path, hide_images, load_model
-from stego.cli import add_common_arguments, apply_inference_arguments, channel_notice, cli_session, reveal_seed
+from stego import HideResult, default_key_path, hide_images
+from stego.cli import add_common_arguments, channel_notice, cli_session, load_cli_model, model_source, reveal_seed
 from stego.cover import COVER_MODES
 from stego.outputs import check_outputs, write_files
 from stego.png import check_png_path, encode_png
@@ -69,10 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with cli_session():
         stego_path = check_png_path(args.out)
         key_path = Path(args.key) if args.key else default_key_path(stego_path)
-        inputs = [args.cover, *args.secrets, args.opt, args.iir, args.iih]
+        inputs = [args.cover, *args.secrets, model_source(args), args.iir, args.iih]
         check_outputs([stego_path, key_path], inputs, args.overwrite)
-        model = load_model(args.opt, args.iir, args.iih, 'cpu' if args.cpu else None)
-        apply_inference_arguments(args, model)
+        model = load_cli_model(args)
         seed = reveal_seed(args, model)
         result = hide_images(model, args.cover, args.secrets, mode=args.mode, verify=args.verify,
                              max_pixels=args.max_pixels, seed=seed)

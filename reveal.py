@@ -1,12 +1,14 @@
-"""Reveal the N secret images hidden in a stego PNG, with its key file or from the option file alone.
+"""Reveal the N secret images hidden in a stego PNG, with its key file or from the model alone.
 
     python reveal.py --stego stego.png --key stego.key.json --out-dir revealed/ \
-        [--opt options/test/test_InvMIHNet_4images_demo.yml] [--iir IIR.pth] [--iih IIH.pth] [--cpu] [--seed 0]
+        [--model FOLDER | --opt options/test/<file>.yml [--iir IIR.pth] [--iih IIH.pth]] [--cpu] [--seed 0]
         [--max-pixels 50000000] [--overwrite]
+
+Without ``--model`` / ``--opt`` the model folder the key names is used (else the bundled demo folder).
 
 With ``--key`` the secrets are written as ``01_<name>.png`` ... at the sizes they had before hiding; a key made
 with another configuration or other weights, or for another stego size, is an error, and pixels that differ from
-the ones hide.py wrote (a re-encoded or edited stego) give a warning. Without a key the option file's model
+the ones hide.py wrote (a re-encoded or edited stego) give a warning. Without a key the model
 reveals N secrets at the stego size as ``secret_01.png`` ... The logic lives in the ``stego`` package.
 """
 from __future__ import annotations
@@ -15,8 +17,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from stego import StegoKey, default_key_path, load_model, reveal_image, write_secrets
-from stego.cli import add_common_arguments, apply_inference_arguments, cli_session, print_warnings, reveal_seed
+from stego import StegoKey, default_key_path, reveal_image, write_secrets
+from stego.cli import add_common_arguments, cli_session, load_cli_model, model_source, print_warnings, reveal_seed
+from stego.model import resolve_reference
 from stego.outputs import check_outputs
 from stego.receiver import output_names
 
@@ -37,9 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = Path(args.out_dir)
     with cli_session():
         key = StegoKey.load(args.key) if args.key else None
-        model = load_model(args.opt, args.iir, args.iih, 'cpu' if args.cpu else None)
-        apply_inference_arguments(args, model)
-        inputs = [args.stego, args.key, args.opt, args.iir, args.iih]
+        named = str(resolve_reference(key.model)) if key is not None and key.model else None
+        model = load_cli_model(args, named)
+        inputs = [args.stego, args.key, model_source(args, named), args.iir, args.iih]
         names = output_names(key, model.network_config.num_images)
         check_outputs([out_dir / name for name in names], inputs, args.overwrite)
         seed = reveal_seed(args, model)

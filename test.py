@@ -16,15 +16,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from data import create_dataloader, create_dataset
-from data.image_io import save_image
-from models import create_model
+from inference.evaluation import BatchEvaluation, OnImageSet, attack_metrics, evaluate_dataset
+from inference.robustness import RobustnessTable
+from inference.stego_model import StegoModel
 from models.checkpoint import CheckpointError
 from models.distortions import parse_distortion
 from options import OptionError, dict_to_yaml, parse
-from utils.device import select_device
-from utils.evaluation import BatchEvaluation, OnImageSet, attack_metrics, evaluate_dataset
+from utils.image_io import save_image
 from utils.logger import setup_logger
-from utils.robustness import RobustnessTable
 
 LOG = 'invmihnet'
 TABLE_KEYS = ('stego_psnr', 'stego_ssim', 'stego_psnr_y', 'secret_psnr', 'secret_ssim', 'secret_psnr_y',
@@ -54,7 +53,7 @@ def _image_saver(out_dir: Path) -> OnImageSet:
     return save
 
 
-def _attack_evaluator(model, test_opt: dict, robustness: RobustnessTable) -> OnImageSet:
+def _attack_evaluator(model: StegoModel, test_opt: dict, robustness: RobustnessTable) -> OnImageSet:
     """Evaluate every attack of ``test.attacks`` on each image set's saved 8-bit stego into ``robustness``.
 
     Each attack has its own reveal-noise and attack-noise generators, seeded from ``test.seed``, so its numbers
@@ -96,7 +95,8 @@ def create_test_loaders(opt: dict) -> dict[str, tuple[dict, DataLoader]]:
     return loaders
 
 
-def test_dataset(model, opt: dict, ds_opt: dict, loader: DataLoader, log: logging.Logger) -> dict[str, float]:
+def test_dataset(model: StegoModel, opt: dict, ds_opt: dict, loader: DataLoader,
+                 log: logging.Logger) -> dict[str, float]:
     """Evaluate one dataset; returns the mean metrics (also written to metrics.json).
 
     With ``test.attacks`` other than ``[none]``, every attack is also evaluated on each saved 8-bit stego:
@@ -131,19 +131,16 @@ def run(opt: dict) -> dict[str, dict[str, float]]:
     ``results/<name>/`` is created.
     """
     log = setup_logger(LOG)
-    device = select_device(opt['gpu_ids'])
-    model = create_model(opt, device)
+    model = StegoModel.from_options(opt)
     loaders = create_test_loaders(opt)
     results_root = Path(opt['path']['results_root'])
     results_root.mkdir(parents=True, exist_ok=True)
     log = setup_logger(LOG, results_root / f'test_{opt["name"]}.log')
     (results_root / 'options.yml').write_text(dict_to_yaml(opt), encoding='utf-8')
-    log.info('%s on %s; trained for distortions: %s', model.config, device,
+    log.info('%s on %s; trained for distortions: %s', model.config, model.device,
              ', '.join(opt['test']['trained_distortions']) or 'none (test.trained_distortions)')
-    needed = ['pretrain_model_G', 'pretrain_model_H'] if model.network_config.rescales else ['pretrain_model_H']
-    unset = [f'path.{key}' for key in needed if not opt['path'][key]]
-    if unset:
-        log.warning('%s not set: testing untrained networks', ' / '.join(unset))
+    if model.untrained:
+        log.warning('no checkpoint for %s: testing untrained networks', ' / '.join(model.untrained))
     return {name: test_dataset(model, opt, ds_opt, loader, log) for name, (ds_opt, loader) in loaders.items()}
 
 

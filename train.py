@@ -22,13 +22,15 @@ from torchvision.utils import make_grid
 from tqdm import tqdm
 
 from data import create_dataloader, create_dataset
-from data.image_io import save_image
-from models import create_model
+from inference.evaluation import BatchEvaluation, evaluate_dataset
+from inference.stego_model import StegoModel
 from models.checkpoint import CheckpointError
-from models.invmihnet_model import InvMIHNetModel, NonFiniteLossError, rng_states, set_rng_states
+from models.model_folder import IIH_FILE, IIR_FILE
+from models.trainer import InvMIHNetTrainer, NonFiniteLossError
+from models.training_state import read_training_state, rng_states, set_rng_states
 from options import OptionError, dict_to_yaml, parse
 from utils.device import select_device
-from utils.evaluation import BatchEvaluation, evaluate_dataset
+from utils.image_io import hwc_to_chw, save_image
 from utils.logger import archive_existing, setup_logger
 
 LOG = 'invmihnet'
@@ -72,17 +74,6 @@ def find_resume_state(opt: dict) -> str | None:
     return str(states[-1]) if states else None
 
 
-def read_training_state(path: str) -> dict[str, Any]:
-    """A training state written by :meth:`InvMIHNetModel.save_training_state`; CheckpointError otherwise."""
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # a damaged or foreign file: torch raises many types
-        raise CheckpointError(f'cannot read training state {path}: {err}') from err
-    if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers', 'rng'} <= set(state):
-        raise CheckpointError(f'{path} is not a training state written by this train.py')
-    return state
-
-
 @dataclass
 class TrainingRun:
     """Everything one training process works with; ``step`` and ``epoch`` advance as it trains."""
@@ -90,7 +81,7 @@ class TrainingRun:
     rank: int
     world_size: int
     log: logging.Logger
-    model: InvMIHNetModel
+    model: InvMIHNetTrainer
     train_loader: DataLoader
     val_loader: DataLoader | None
     tb_writer: Any
@@ -176,10 +167,10 @@ def setup_run(opt: dict, rank: int, world_size: int, local_rank: int | None) -> 
     state = None
     if resume_path is not None:
         state = read_training_state(resume_path)
-        models_dir = Path(opt['path']['models'])
-        opt['path'].update(pretrain_model_G=str(models_dir / f'IIR_{state["iter"]}.pth'),
-                           pretrain_model_H=str(models_dir / f'IIH_{state["iter"]}.pth'), strict_load=True)
-    model = create_model(opt, device, dist=distributed)
+        saved = Path(opt['path']['models']) / str(state['iter'])
+        opt['path'].update(pretrain_model_G=str(saved / IIR_FILE), pretrain_model_H=str(saved / IIH_FILE),
+                           strict_load=True)
+    model = InvMIHNetTrainer(opt, device, dist=distributed)
     log.info('%s: %s parameters in IIR, %s in IIH', model.config,
              f'{sum(p.numel() for p in model.net.iir.parameters()):,}',
              f'{sum(p.numel() for p in model.net.iih.parameters()):,}')
@@ -257,11 +248,12 @@ def validate(run: TrainingRun) -> dict[str, float]:
             save_image(recovered, out_dir / f'secret_recover_{i:02d}.png')
         if run.tb_writer is not None:
             images = [result.cover, result.stego, *result.secrets, *result.recovered]
-            grid = make_grid([torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images],
-                             nrow=2 + len(result.secrets), padding=2)
+            grid = make_grid([hwc_to_chw(im) for im in images], nrow=2 + len(result.secrets), padding=2)
             run.tb_writer.add_image('val/cover_stego_secrets_recovered', grid, run.step)
 
-    means = evaluate_dataset(run.model, run.val_loader, run.opt['test'], run.opt['datasets']['val']['max_batches'],
+    model = StegoModel(run.model.net, run.model.device, precision=run.opt['train']['precision'],
+                       source=run.opt['source'], key='train')
+    means = evaluate_dataset(model, run.val_loader, run.opt['test'], run.opt['datasets']['val']['max_batches'],
                              save_first).means()
     run.log.info('<iter:%8d> validation: stego PSNR %.2f dB (Y %.2f), SSIM %.4f | secret PSNR %.2f dB (Y %.2f), '
                  'SSIM %.4f', run.step, means['stego_psnr'], means['stego_psnr_y'], means['stego_ssim'],
@@ -290,7 +282,7 @@ def save_checkpoint(run: TrainingRun, final: bool = False) -> None:
         return
     run.model.save(run.step)
     if final:
-        run.model.save('latest')
+        run.model.save('latest', run.step)
     run.model.save_training_state(run.epoch, run.step, per_rank_rng)
     run.log.info('Saved models and training state at iteration %d', run.step)
 
@@ -306,7 +298,7 @@ def check_replicas_identical(run: TrainingRun) -> None:
     run.log.info('Weights identical on all %d ranks', run.world_size)
 
 
-def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None = None) -> InvMIHNetModel:
+def train(opt: dict, rank: int = 0, world_size: int = 1, local_rank: int | None = None) -> InvMIHNetTrainer:
     """Set up (or resume) a run, train it to ``train.niter`` and save it; returns the trained model."""
     run = setup_run(opt, rank, world_size, local_rank)
     try:

@@ -1,6 +1,6 @@
 """Activation memory of one training step per memory-saving mode and precision: bytes the autograd graph keeps.
 
-    python benchmarks/bench_memory.py --opt options/train/train_InvMIHNet_16images.yml --crop 144
+    python -m benchmarks.bench_memory --opt options/train/train_InvMIHNet_16images.yml --crop 144
 
 Runs the training forward and losses once per variant and adds up every tensor autograd saves for the backward
 pass (``torch.autograd.graph.saved_tensors_hooks``; a tensor saved by several operations counts once), plus, in
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models import create_model  # noqa: E402
-from models.modules.coupling import AffineCouplingBlock  # noqa: E402
-from options import parse  # noqa: E402
+from models.trainer import InvMIHNetTrainer
+from models.modules.coupling import AffineCouplingBlock
+from options import parse
 
 
 def saved_bytes(opt: dict, precision: str, mode: str, crop: int, device: torch.device) -> int:
@@ -30,7 +27,7 @@ def saved_bytes(opt: dict, precision: str, mode: str, crop: int, device: torch.d
     opt = copy.deepcopy(opt)
     opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
     opt['train'].update(precision=precision, memory_saving=mode)
-    model = create_model(opt, device)
+    model = InvMIHNetTrainer(opt, device)
     n = opt['num_images'] + 1
     g = torch.Generator().manual_seed(0)
     gt = torch.rand(n, 3, crop, crop, generator=g)

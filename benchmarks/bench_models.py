@@ -1,12 +1,12 @@
 """Hide + reveal time per image set, peak memory and PSNR for a configuration and image size, per variant.
 
-    python benchmarks/bench_models.py --opt options/test/test_InvMIHNet_16images.yml --size 1024 --repeats 1 \\
+    python -m benchmarks.bench_models --opt options/test/test_InvMIHNet_16images.yml --size 1024 --repeats 1 \\
         --warmup 0 --precision fp32 bf16 --chunk 0 1
 
-Each variant (every --precision with every --chunk and every subnet --layout; chunk 0 = all secrets / tiles in one
-call; ``--recast`` adds the bf16 path before features were kept in bf16) runs in its own process, so its peak
-memory is its own. ``--results FILE`` writes the rows as a results file (``utils.results``). Untrained weights of the configured architecture unless --checkpoints
-(timing does not depend on the weights); random images, the same in every variant, revealed from the 8-bit
+Each variant (every --precision with every --chunk and every subnet --layout; chunk 0 = all secrets / tiles in
+one call; ``--precision bf16-recast`` is the bf16 path before features were kept in bf16) runs in its own process,
+so its peak memory is its own; ``--results FILE`` writes the rows as a results file (``utils.results``). Untrained weights of
+the configured architecture unless --checkpoints (timing does not depend on the weights); random images, the same in every variant, revealed from the 8-bit
 stego with the same noise, so the PSNR columns compare the variants' arithmetic.
 """
 from __future__ import annotations
@@ -24,15 +24,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.bench_train import recasting_forward  # noqa: E402
-from models import create_model  # noqa: E402
-from models.modules.dense_subnet import MEMORY_FORMATS, DenseSubnet, set_memory_format  # noqa: E402
-from options import parse  # noqa: E402
-from utils.device import select_device  # noqa: E402
-from utils.evaluation import hide_reveal_psnrs  # noqa: E402
-from utils.results import cpu_description, write_results  # noqa: E402
+from benchmarks.bench_train import recasting_forward
+from inference.round_trip import RoundTrip
+from inference.stego_model import StegoModel
+from models.modules.dense_subnet import MEMORY_FORMATS, DenseSubnet, set_memory_format
+from options import parse
+from utils.device import select_device
+from utils.results import cpu_description, write_results
 
 
 def _sync(device: torch.device) -> None:
@@ -46,7 +44,7 @@ def worker(args: argparse.Namespace) -> None:
     if not args.checkpoints:
         opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
     device = torch.device(args.device) if args.device else select_device(opt['gpu_ids'])
-    model = create_model(opt, device)
+    model = StegoModel.from_options(opt, device)
     if args.precision == 'bf16-recast':
         DenseSubnet.forward = recasting_forward
     model.set_inference(precision=args.precision.split('-')[0], chunk=args.chunk or None, compile=args.compiled)
@@ -70,8 +68,9 @@ def worker(args: argparse.Namespace) -> None:
     peak = (torch.cuda.max_memory_allocated(device) if device.type == 'cuda'
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     med = (lambda t: sorted(t[args.warmup:])[len(t[args.warmup:]) // 2])
+    psnrs = RoundTrip.of(images[:1], images[1:], hidden, revealed.secrets).psnr_metrics()
     print(json.dumps({'hide_s': med(hide_s), 'reveal_s': med(reveal_s), 'peak_bytes': peak, 'device': str(device),
-                      'config': model.config, **hide_reveal_psnrs(images, hidden.stego, revealed.secrets)}))
+                      'config': model.config, **psnrs}))
 
 
 def main() -> None:
@@ -114,7 +113,8 @@ def main() -> None:
     for precision, chunk, layout, compiled in variants:
         name = (f'{precision}, {layout}, ' + (f'chunk {chunk}' if chunk else 'no chunking') +
                 (', compiled' * compiled))
-        cmd = [sys.executable, __file__, '--worker', '--opt', args.opt, '--size', *map(str, args.size),
+        cmd = [sys.executable, '-m', 'benchmarks.bench_models', '--worker', '--opt', args.opt,
+               '--size', *map(str, args.size),
                '--repeats', str(args.repeats), '--warmup', str(args.warmup), '--precision', precision,
                '--chunk', str(chunk), '--layout', layout]
         cmd += ['--device', args.device] if args.device else []

@@ -1,7 +1,7 @@
 """Seconds per training iteration, image sets per second and peak memory of training variants, side by side.
 
-    python benchmarks/bench_train.py --opt options/train/train_InvMIHNet_4images.yml --crop 144 --iters 5
-    python benchmarks/bench_train.py --opt options/train/train_InvMIHNet_16images.yml --variants two-pass none \
+    python -m benchmarks.bench_train --opt options/train/train_InvMIHNet_4images.yml --crop 144 --iters 5
+    python -m benchmarks.bench_train --opt options/train/train_InvMIHNet_16images.yml --variants two-pass none \
         checkpoint invertible
 
 Variants (``--variants``, default all): the published two backward passes in fp32 (the 1.00x baseline), our
@@ -28,13 +28,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models import create_model  # noqa: E402
-from models.modules.dense_subnet import DenseSubnet, set_memory_format  # noqa: E402
-from options import parse  # noqa: E402
-from utils.device import select_device  # noqa: E402
-from utils.results import cpu_description, write_results  # noqa: E402
+from models.modules.dense_subnet import DenseSubnet, set_memory_format
+from models.trainer import InvMIHNetTrainer
+from options import parse
+from utils.device import select_device
+from utils.results import cpu_description, write_results
 
 BF16 = {'precision': 'bf16'}
 # name: (description, train option overrides, image sets per step, subnet memory format)
@@ -76,7 +74,7 @@ def build(opt_path: str, overrides: dict, device_name: str | None):
     opt['path'].update(pretrain_model_G=None, pretrain_model_H=None)
     opt['train'].update(overrides)
     device = torch.device(device_name) if device_name else select_device(opt['gpu_ids'])
-    return opt, create_model(opt, device)
+    return opt, InvMIHNetTrainer(opt, device)
 
 
 def batch(opt: dict, crop: int, seed: int = 0, sets: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,7 +163,8 @@ def main() -> None:
           flush=True)
     rows = {}
     for name in names:
-        cmd = [sys.executable, __file__, '--worker', '--variant', name, '--opt', args.opt, '--crop', str(args.crop),
+        cmd = [sys.executable, '-m', 'benchmarks.bench_train', '--worker', '--variant', name, '--opt', args.opt,
+               '--crop', str(args.crop),
                '--iters', str(args.iters)]
         cmd += ['--device', args.device] if args.device else []
         cmd += ['--threads', str(args.threads)] if args.threads else []

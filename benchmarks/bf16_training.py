@@ -2,8 +2,8 @@
 precision (same seed, data order and schedule) and evaluates each final model on the option file's validation set
 as test.py does (revealing from the 8-bit stego).
 
-    python benchmarks/bf16_training.py --opt options/train/train_InvMIHNet_4images_demo.yml
-    python benchmarks/bf16_training.py --emulate --threads 1 --parallel    # CPUs without native bf16
+    python -m benchmarks.bf16_training --opt options/train/train_InvMIHNet_4images_demo.yml
+    python -m benchmarks.bf16_training --emulate --threads 1 --parallel    # CPUs without native bf16
 
 ``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
 step ~12x slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under autocast
@@ -35,14 +35,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import train  # noqa: E402
-from models.config import NetworkConfig  # noqa: E402
-from models.modules.coupling import AffineCouplingBlock  # noqa: E402
-from models.modules.dense_subnet import DenseSubnet  # noqa: E402
-from options import experiment_paths, parse  # noqa: E402
-from utils.evaluation import evaluate_dataset  # noqa: E402
+import train
+from inference.evaluation import evaluate_dataset
+from inference.stego_model import StegoModel
+from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
+from models.modules.coupling import AffineCouplingBlock
+from models.modules.dense_subnet import DenseSubnet
+from options import experiment_paths, parse
 
 EMULATED = 'bf16-emulated'
 EMULATED_BF16_OUTPUT = 'bf16-emulated-bf16-output'
@@ -77,7 +77,7 @@ def _emulated_leaky_relu(act: nn.LeakyReLU, x: torch.Tensor) -> torch.Tensor:
 def emulate_bf16(module: nn.Module, bf16_output: bool = False) -> None:
     """Give every convolution (bf16 arithmetic, fp32 accumulation) and LeakyReLU (bf16 result) in ``module`` the
     results they have under bf16 autocast, where the output convolution (conv5) of every subnet stays fp32; with
-    ``bf16_output``, conv5 too computes in bf16 (the arithmetic before 2026-11-26)."""
+    ``bf16_output``, conv5 too computes in bf16 (the arithmetic before the output convolution moved to fp32)."""
     fp32_layers = set() if bf16_output else {m.conv5 for m in module.modules() if isinstance(m, DenseSubnet)}
     for m in module.modules():
         if m in fp32_layers:
@@ -122,7 +122,7 @@ def emulation_agreement(opt: dict, crop: int = 64) -> dict[str, float]:
     """
     config = NetworkConfig.from_options(opt)
     torch.manual_seed(0)
-    block = next(m for m in config.build().modules() if isinstance(m, AffineCouplingBlock))
+    block = next(m for m in InvMIHNet(config).modules() if isinstance(m, AffineCouplingBlock))
     subnet = block._subnet('phi')
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -164,7 +164,8 @@ def worker(args: argparse.Namespace) -> None:
         jitter_parameters(run.model.net)
     train.training_loop(run)
     seconds = time.perf_counter() - start
-    means = evaluate_dataset(run.model, run.val_loader, opt['test'], opt['datasets']['val']['max_batches']).means()
+    model = StegoModel(run.model.net, run.model.device, precision=opt['train']['precision'])
+    means = evaluate_dataset(model, run.val_loader, opt['test'], opt['datasets']['val']['max_batches']).means()
     print(json.dumps({'precision': precision, 'seconds_per_iter': seconds / opt['train']['niter'],
                       'niter': opt['train']['niter'], 'stego_psnr': means['stego_psnr'],
                       'secret_psnr': means['secret_psnr']}))
@@ -177,7 +178,7 @@ def main() -> None:
     parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
     parser.add_argument('--bf16-output', action='store_true',
                         help='with --emulate: round every subnet\'s output convolution (which writes s and t) to bf16 '
-                             'too, as bf16 subnets did before 2026-11-26 (README)')
+                             'too, as bf16 subnets did before their output convolution moved to fp32')
     parser.add_argument('--seed', type=int, default=None, help="train.manual_seed (default: the option file's)")
     parser.add_argument('--jitter', action='store_true',
                         help=f'also train fp32 from initial weights jittered by {JITTER_SCALE:g} relative: how far '
@@ -208,7 +209,8 @@ def main() -> None:
         out = args.out or tmp
         procs = []
         for precision in ('fp32', low) + ((JITTER,) if args.jitter else ()):
-            cmd = [sys.executable, __file__, '--opt', args.opt, '--out', out, '--precision', precision]
+            cmd = [sys.executable, '-m', 'benchmarks.bf16_training', '--opt', args.opt, '--out', out,
+                   '--precision', precision]
             cmd += ['--niter', str(args.niter)] if args.niter else []
             cmd += ['--seed', str(args.seed)] if args.seed is not None else []
             cmd += ['--threads', str(args.threads)] if args.threads else []

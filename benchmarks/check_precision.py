@@ -1,6 +1,6 @@
 """Mixed precision against fp32 on the reference checkpoints: hide + reveal PSNR and invertibility round trips.
 
-    python benchmarks/check_precision.py --precision bf16 --cases 4 6 8 9 16
+    python -m benchmarks.check_precision --precision bf16 --cases 4 6 8 9 16
 
 For every reference case of ``tests/data`` (published architecture, non-trivial weights, 96 x 96 images): hide and
 reveal from the 8-bit stego with the case's noise in fp32 and in the given precision, the stego vs cover and
@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.bf16_training import emulate_bf16_subnets  # noqa: E402
-from data import create_dataloader, create_dataset  # noqa: E402
-from models import create_model  # noqa: E402
-from models.modules.wavelet import dwt  # noqa: E402
-from models.mosaic import to_tiles  # noqa: E402
-from options import parse  # noqa: E402
-from tests.golden_cases import CASES, load_case, option_file_for  # noqa: E402
-from utils.evaluation import evaluate_dataset, hide_reveal_psnrs  # noqa: E402
+from benchmarks.bf16_training import emulate_bf16_subnets
+from benchmarks.golden_cases import CASES, load_case, option_file_for
+from data import create_dataloader, create_dataset
+from inference.evaluation import evaluate_dataset
+from inference.round_trip import RoundTrip
+from inference.stego_model import StegoModel
+from models.modules.wavelet import dwt
+from models.mosaic import to_tiles
+from options import parse
 
 DEMO = 'options/test/test_InvMIHNet_4images_demo.yml'
 
@@ -45,7 +43,7 @@ def measure(model, ref: dict) -> dict[str, float]:
         iir_error = (net.iir(net.iir(images[1:]), rev=True) - images[1:]).abs()
         wavelets = torch.cat((dwt(to_tiles(images[:1], net.scale_h, net.scale_w)), dwt(hidden.secret_lr)), 1)
         iih_error = (net.iih(net.iih(wavelets), rev=True) - wavelets).abs()
-    return {**hide_reveal_psnrs(images, hidden.stego, revealed.secrets),
+    return {**RoundTrip.of(images[:1], images[1:], hidden, revealed.secrets).psnr_metrics(),
             'iir_roundtrip': iir_error.max().item(), 'iih_roundtrip': iih_error.max().item(),
             'iir_roundtrip_mean': iir_error.mean().item(), 'iih_roundtrip_mean': iih_error.mean().item()}
 
@@ -61,7 +59,7 @@ def trained_model_psnrs(precision: str, device: torch.device, emulate: bool = Fa
     opt = parse(DEMO, is_train=False)
     dataset_opt = opt['datasets']['test_1']
     loader = create_dataloader(create_dataset(dataset_opt), dataset_opt, opt['num_images'])
-    model = create_model(opt, device)
+    model = StegoModel.from_options(opt, device)
     fp32 = evaluate_dataset(model, loader, opt['test']).means()
     if emulate:
         emulate_bf16_subnets(model.net)
@@ -91,7 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.cases:
             ref = load_case(n)
-            model = create_model(parse(option_file_for(n, Path(tmp) / str(n)), is_train=False), device)
+            model = StegoModel.from_options(option_file_for(n, Path(tmp) / str(n)), device)
             fp32 = measure(model, ref)
             model.set_inference(precision=p)
             low = measure(model, ref)

@@ -18,10 +18,10 @@ run() {  # run NAME SECONDS COMMAND...: a stage with its own time limit, its out
     timeout "$limit" "$@" 2>&1 | tee -a "$out/$name.txt"
 }
 run tests 120 python3 -m pytest -q tests/test_performance.py tests/test_device.py tests/test_networks.py
-run train4 150 python3 benchmarks/bench_train.py --device cuda --opt options/train/train_InvMIHNet_4images.yml \
+run train4 150 python3 -m benchmarks.bench_train --device cuda --opt options/train/train_InvMIHNet_4images.yml \
     --crop 144 --iters 10 --variants single bf16 fp16 compile bf16-compile checkpoint invertible sets2 sets4
-run train16 120 python3 benchmarks/bench_train.py --device cuda --opt options/train/train_InvMIHNet_16images.yml \
+run train16 120 python3 -m benchmarks.bench_train --device cuda --opt options/train/train_InvMIHNet_16images.yml \
     --crop 144 --iters 5 --variants single bf16 checkpoint invertible bf16-invertible
-run models16 120 python3 benchmarks/bench_models.py --device cuda --opt options/test/test_InvMIHNet_16images.yml \
+run models16 120 python3 -m benchmarks.bench_models --device cuda --opt options/test/test_InvMIHNet_16images.yml \
     --size 1024 --repeats 2 --warmup 1 --precision fp32 bf16 fp16 --chunk 0 4
 echo "figures in $out/"

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from data.image_io import ImageReadError
+from utils.image_io import ImageReadError
 from data.sampler import ResumableSampler
 from data.steg_dataset import StegDataset
 

@@ -16,12 +16,11 @@ from typing import Any
 import cv2
 import lmdb
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
-from data.image_io import ImageReadError, list_images, opencv_to_rgb_float, read_image
+from utils.image_io import ImageReadError, hwc_to_chw, list_images, opencv_to_rgb_float, read_image
 from data.imresize import imresize
-from models.config import NetworkConfig
+from utils.grid import Grid
 
 PHASES = ("train", "val", "test")
 ON_CORRUPT_CHOICES = ("error", "skip")
@@ -151,11 +150,6 @@ def _positive_int(value: Any, option: str) -> int:
     return int(value)
 
 
-def _to_tensor(img: np.ndarray) -> torch.Tensor:
-    """HWC float array -> CHW float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
-
-
 class StegDataset(Dataset):
     """(GT, LQ) pairs for training, validating or testing InvMIHNet.
 
@@ -226,7 +220,7 @@ class StegDataset(Dataset):
     def _parse_gt_size(self, value: Any) -> int:
         option = f"{self.opt_key}.GT_size"
         size = _positive_int(value, option)
-        NetworkConfig.of_grid(self.scale_h, self.scale_w).check_size(size, size, what=f'{option}: crop')
+        Grid(self.scale_h, self.scale_w).check_size(size, size, what=f'{option}: crop')
         return size
 
     def _parse_center_crop(self, value: Any) -> tuple[int, int] | None:
@@ -275,7 +269,7 @@ class StegDataset(Dataset):
             gt, lq = self._train_pair(gt, lq)
         else:
             gt, lq = self._eval_pair(gt, lq, gt_name)
-        return {"GT": _to_tensor(gt), "LQ": _to_tensor(lq), "GT_path": gt_name}
+        return {"GT": hwc_to_chw(gt), "LQ": hwc_to_chw(lq), "GT_path": gt_name}
 
     def _downscale(self, gt: np.ndarray) -> np.ndarray:
         return imresize(gt, 1 / self.scale_h, 1 / self.scale_w, antialiasing=True)

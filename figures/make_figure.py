@@ -11,7 +11,7 @@ sorted order of the secret files is the secret index (``secret/b0000_01_kodim16.
 
 Example::
 
-    python figures/make_figure.py --results results/invmihnet_6images/DIV2K_valid_HR_1024 --batch 0 \\
+    python -m figures.make_figure --results results/invmihnet_6images/DIV2K_valid_HR_1024 --batch 0 \\
         --out figure.png
 """
 
@@ -20,19 +20,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from data.image_io import read_image, to_uint8  # noqa: E402  (needs ROOT on sys.path when run as a script)
-from utils.atomic_io import atomic_write_bytes  # noqa: E402
-from utils.metrics import psnr  # noqa: E402
+from utils.atomic_io import atomic_write_bytes
+from utils.image_io import read_image, to_uint8
+from utils.metrics import psnr
 
 SUBFOLDERS = ("cover", "steg", "secret", "secret_recover")
 AMPLIFICATION = 10

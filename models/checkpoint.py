@@ -1,8 +1,10 @@
 """Checkpoint files: the released IIR (plain state_dict) and IIH (``{'net': state_dict}``) formats, strict loading
-with clear errors, and atomic writes."""
+with clear errors, atomic writes, and the hash that identifies a network's weights."""
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import torch
 import torch.nn as nn
 
 from utils.atomic_io import atomic_write_bytes
+
+logger = logging.getLogger('invmihnet')
 
 
 class CheckpointError(ValueError):
@@ -82,6 +86,18 @@ def load_state(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path,
     net.load_state_dict(state, strict=strict)
 
 
+def load_checkpoints(net: nn.Module, iir: str | Path | None, iih: str | Path | None, config: str,
+                     strict: bool = True) -> None:
+    """Load an IIR file into ``net.iir`` and an IIH file into ``net.iih`` (released formats), each where given;
+    errors name the file and ``config``."""
+    if iir:
+        logger.info('Loading IIR from %s', iir)
+        load_state(net.iir, read_iir_state(iir), iir, config + ' (IIR)', strict)
+    if iih:
+        logger.info('Loading IIH from %s', iih)
+        load_state(net.iih, read_iih_state(iih), iih, config + ' (IIH)', strict)
+
+
 def cpu_state(net: nn.Module) -> dict[str, torch.Tensor]:
     """A state_dict with CPU tensors (unwrapping DistributedDataParallel)."""
     net = net.module if hasattr(net, 'module') else net
@@ -96,3 +112,14 @@ def save_iir(net: nn.Module, path: str | Path) -> None:
 def save_iih(net: nn.Module, path: str | Path) -> None:
     """Write an IIH checkpoint in the released format ({'net': state_dict})."""
     atomic_save({'net': cpu_state(net)}, path)
+
+
+def weights_sha256(net: nn.Module) -> str:
+    """sha256 over a network's state dict: every tensor's name, dtype, shape and values (on the CPU), so the same
+    weights hash alike whatever file or device they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f'{name}|{value.dtype}|{tuple(value.shape)}|'.encode())
+        digest.update(value.numpy().tobytes() if value.numel() else b'')
+    return digest.hexdigest()

@@ -1,43 +1,36 @@
 """One description of an InvMIHNet network: grid, IIR levels and downsampling, IIH depth, channels.
 
-Everything that depends on the network's shape asks a :class:`NetworkConfig`: building the module, error
-messages ("InvMIHNet N=4 (2 x 2): ..."), the fingerprint stored with a stego's key, and the size rule (a
-stego's height and width must be multiples of 2 x scale_H and 2 x scale_W, since every tile is halved by the
-wavelet transform).
+Everything that depends on the network's shape asks a :class:`NetworkConfig`: building the module
+(``InvMIHNet(config)``), error messages ("InvMIHNet N=4 (2 x 2): ..."), the fingerprint stored with a stego's key
+and a model folder, and the size rule, which it inherits from :class:`utils.grid.Grid`.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from utils.grid import Grid, SizeError
 
-class SizeError(ValueError):
-    """An image size that a grid cannot split into even tiles."""
+MODEL_NAMES = ('InvMIHNet',)
+"""The values of the option ``model``: the one architecture this code builds."""
+
+__all__ = ['MODEL_NAMES', 'NetworkConfig', 'SizeError']
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(Grid):
     """The shape of an InvMIHNet: ``scale_h x scale_w`` grid (N = scale_h * scale_w secrets)."""
-    scale_h: int
-    scale_w: int
     iir_block_num: tuple[int, ...]
     use_conv_downsampling: bool = False
     iih_block_num: int = 16
     channels: int = 3
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, 'iir_block_num', tuple(self.iir_block_num))
-        if self.scale_h < 1 or self.scale_w < 1:
-            raise ValueError(f'the grid must be at least 1 x 1, got {self.scale_h} x {self.scale_w}')
         if self.channels != 3:
             raise ValueError(f'only 3-channel (RGB) images are supported, got {self.channels} channels: the '
                              f'losses and the stego split assume RGB')
-
-    @classmethod
-    def of_grid(cls, scale_h: int, scale_w: int) -> 'NetworkConfig':
-        """A configuration that knows only the grid: enough for the size rule where nothing else is known
-        (a dataset, the tiling)."""
-        return cls(scale_h=scale_h, scale_w=scale_w, iir_block_num=())
 
     @classmethod
     def from_options(cls, opt: dict) -> 'NetworkConfig':
@@ -48,25 +41,9 @@ class NetworkConfig:
                    iih_block_num=opt['network_H']['block_num'], channels=net_g['in_nc'])
 
     @property
-    def num_images(self) -> int:
-        """N, the number of secrets one stego holds."""
-        return self.scale_h * self.scale_w
-
-    @property
     def rescales(self) -> bool:
         """False for a 1 x 1 grid (HiNet): one secret hidden at full size, IIR the identity, no latent."""
         return self.num_images > 1
-
-    @property
-    def size_multiple(self) -> tuple[int, int]:
-        """(height, width) multiples every cover / stego size must have."""
-        return 2 * self.scale_h, 2 * self.scale_w
-
-    # ------------------------------------------------------------------ the network
-    def build(self) -> Any:
-        """The bare IIR + IIH module of this configuration."""
-        from models.invmihnet import InvMIHNet
-        return InvMIHNet(self)
 
     # ------------------------------------------------------------------ descriptions
     def describe(self) -> str:
@@ -84,8 +61,14 @@ class NetworkConfig:
         return fp
 
     @classmethod
-    def from_fingerprint(cls, fp: dict[str, Any]) -> 'NetworkConfig':
-        """Inverse of :meth:`fingerprint`; raises ValueError naming what is wrong."""
+    def from_fingerprint(cls, fp: dict[str, Any], field: str | None = None) -> 'NetworkConfig':
+        """Inverse of :meth:`fingerprint`; raises ValueError naming what is wrong (after ``<field>: ``, the
+        document's field that holds the fingerprint, when given)."""
+        if field is not None:
+            try:
+                return cls.from_fingerprint(fp)
+            except ValueError as err:
+                raise ValueError(f'{field}: {err}') from err
         if not isinstance(fp, dict):
             raise ValueError(f'a configuration fingerprint must be a mapping, got {type(fp).__name__}')
         expected = {'scale_h': int, 'scale_w': int, 'iir_block_num': list, 'use_conv_downsampling': bool,
@@ -103,34 +86,3 @@ class NetworkConfig:
         """Human-readable differences between two configurations (empty when equal)."""
         mine, theirs = self.fingerprint(), other.fingerprint()
         return [f'{key} {mine[key]!r} vs {theirs[key]!r}' for key in mine if mine[key] != theirs[key]]
-
-    # ------------------------------------------------------------------ the size rule
-    def valid_size(self, height: int, width: int) -> bool:
-        """Whether an H x W cover / stego splits into the grid's tiles of even size."""
-        mh, mw = self.size_multiple
-        return height > 0 and width > 0 and height % mh == 0 and width % mw == 0
-
-    def largest_valid_size(self, height: int, width: int) -> tuple[int, int]:
-        """The largest valid size not above H x W; SizeError when H x W is below the smallest valid size."""
-        mh, mw = self.size_multiple
-        new_h, new_w = height // mh * mh, width // mw * mw
-        if new_h == 0 or new_w == 0:
-            raise SizeError(f'{height} x {width} (H x W) is smaller than the smallest valid size {mh} x {mw} '
-                            f'of a {self.scale_h} x {self.scale_w} grid')
-        return new_h, new_w
-
-    def smallest_valid_size(self, height: int, width: int) -> tuple[int, int]:
-        """The smallest valid size not below H x W."""
-        mh, mw = self.size_multiple
-        return max(mh, -(-height // mh) * mh), max(mw, -(-width // mw) * mw)
-
-    def check_size(self, height: int, width: int, what: str = 'image') -> None:
-        """Raise :class:`SizeError` (naming ``what`` and nearby valid sizes) unless H x W is valid."""
-        if self.valid_size(height, width):
-            return
-        mh, mw = self.size_multiple
-        near_h, near_w = max(mh, height - height % mh), max(mw, width - width % mw)
-        raise SizeError(
-            f'{what} size {height} x {width} (H x W) does not fit a {self.scale_h} x {self.scale_w} grid: height '
-            f'must be a multiple of {mh} and width a multiple of {mw} (2 x scale_H, 2 x scale_W), for example '
-            f'{near_h} x {near_w} or {near_h + mh} x {near_w + mw}')

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from utils.image_io import hwc_to_chw, to_uint8
+
 VALID_FORMS = ('none', 'jpeg<Q> (Q 1..100, 4:2:0 chroma)', 'jpeg<Q>_444 (Q 1..100, full chroma)',
                'gaussian<sigma> (sigma >= 0 on the 0-255 scale)', 'resize<f> (0 < f <= 1)',
                'cropout<p> (0 < p <= 100, percent of the area kept)', 'brightness<d> (-255 <= d <= 255)')
@@ -77,12 +79,12 @@ def jpeg_codec(images: torch.Tensor, quality: int, chroma_444: bool = False) -> 
     """Real JPEG encode / decode with Pillow (libjpeg) of images in [0, 1]; returns 8-bit levels k / 255."""
     out = []
     for image in images.detach():
-        pixels = torch.round(image.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        pixels = to_uint8(image)
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format='JPEG', quality=quality, subsampling=0 if chroma_444 else 2)
         decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert('RGB'))
-        out.append(torch.from_numpy(decoded.copy()).permute(2, 0, 1))
-    return torch.stack(out).to(device=images.device, dtype=images.dtype) / 255.0
+        out.append(hwc_to_chw(decoded))
+    return torch.stack(out).to(device=images.device, dtype=images.dtype)
 
 
 def resize_and_back(images: torch.Tensor, factor: float) -> torch.Tensor:
@@ -122,9 +124,8 @@ def distort(images: torch.Tensor, distortion: Distortion, generator: torch.Gener
     if kind == 'jpeg':
         # Straight-through: the forward is the real JPEG codec, exactly what a receiver gets (and what
         # test.attacks measures); the gradient is the identity ("forward ASL" in robust watermarking). kornia's
-        # jpeg_codec_differentiable models the codec instead: on the Kodak test crops its output is 0.8-0.9 dB
-        # less lossy than libjpeg's at Q 50-95 (42-46 dB away from it), it costs ~9x more per call on a 64 x 64
-        # stego (forward + backward), and it would be a new dependency.
+        # jpeg_codec_differentiable models the codec instead: its output is measurably less lossy than
+        # libjpeg's, it costs several times more per call (forward + backward), and it would be a new dependency.
         return images + (jpeg_codec(images, int(value), distortion.chroma_444) - images).detach()
     if kind == 'gaussian':
         return images + value / 255.0 * _noise(images, generator)

@@ -11,12 +11,16 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from models.config import NetworkConfig
 from models.modules.hiding_net import HidingNet
 from models.modules.quantization import quantize
 from models.modules.rescaling_net import InvRescaleNet
 from models.modules.wavelet import dwt, iwt
-from models.config import NetworkConfig
 from models.mosaic import from_tiles, to_tiles
+
+REVEAL_FROM = ('float', 'png')
+"""What the receiver reveals from (options ``train.reveal_from`` / ``test.reveal_from``): the unquantized stego
+(the published path) or the 8-bit stego, as a receiver of the PNG has it."""
 
 
 def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int | None) -> torch.Tensor:
@@ -24,8 +28,8 @@ def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk
     a batch-independent ``fn``: the same result in bounded memory.
 
     Bit-identical to the unchunked call where the convolution kernels compute each sample alike whatever the batch
-    size, as oneDNN does on this project's image sizes (feature maps of 64 x 64 and more); on small maps (below
-    ~48 x 48) oneDNN picks kernels by batch size and the two agree to ~1e-6 only.
+    size, as oneDNN does on this project's image sizes (large feature maps); on small maps oneDNN picks kernels by
+    batch size and the two agree to float rounding only.
     """
     if chunk is None or chunk >= x.shape[0]:
         return fn(x)
@@ -159,8 +163,8 @@ class InvMIHNet(nn.Module):
         ``distort`` (a differentiable image -> image map, see :mod:`models.distortions`) then alters the stego
         image, which is quantized again when revealing from the PNG.
         """
-        if reveal_from not in ('float', 'png'):
-            raise ValueError(f"reveal_from must be 'float' or 'png', got {reveal_from!r}")
+        if reveal_from not in REVEAL_FROM:
+            raise ValueError(f'reveal_from must be one of {list(REVEAL_FROM)}, got {reveal_from!r}')
         if reveal_from == 'float' and distort is None:
             return hidden.steg_wavelet
         stego = hidden.stego if reveal_from == 'png' else hidden.stego_float

@@ -73,6 +73,10 @@ class CosineAnnealingLR_Restart(LRScheduler):
         return [factor * (group['lr'] - self.eta_min) + self.eta_min for group in groups]
 
 
+LR_SCHEMES = ('MultiStepLR', 'CosineAnnealingLR_Restart')
+"""The values of the option ``train.lr_scheme``, as :func:`build_scheduler` builds them."""
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, train_opt: dict) -> LRScheduler:
     """The scheduler named by ``train.lr_scheme``."""
     scheme = train_opt['lr_scheme']
@@ -85,4 +89,4 @@ def build_scheduler(optimizer: torch.optim.Optimizer, train_opt: dict) -> LRSche
             raise ValueError('train.T_period is required by lr_scheme CosineAnnealingLR_Restart')
         return CosineAnnealingLR_Restart(optimizer, train_opt['T_period'], restarts=train_opt['restarts'],
                                          weights=train_opt['restart_weights'], eta_min=train_opt['eta_min'])
-    raise ValueError(f'unknown train.lr_scheme {scheme!r}')
+    raise ValueError(f'unknown train.lr_scheme {scheme!r}; known: {list(LR_SCHEMES)}')

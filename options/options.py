@@ -13,8 +13,13 @@ from typing import Any
 
 import yaml
 
-from models.config import NetworkConfig, SizeError
+from models.config import MODEL_NAMES, NetworkConfig
 from models.distortions import DistortionError, parse_distortion, parse_training_distortions
+from models.invmihnet import REVEAL_FROM
+from models.lr_scheduler import LR_SCHEMES
+from models.modules.memory_saving import MEMORY_SAVING_MODES
+from models.precision import PRECISIONS
+from utils.grid import SizeError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,22 +145,26 @@ SCHEMA: dict[str, Any] = {
 # that a published file still parses, never silently.
 IGNORED_PUBLISHED_KEYS = {'distortion', 'suffix', 'crop_border', 'train.weight_step'}
 
-CHOICES = {
-    'model': ('InvMIHNet',),
+CHOICES: dict[str, tuple] = {
+    # defined next to the code that acts on them
+    'model': MODEL_NAMES,
+    'train.lr_scheme': LR_SCHEMES,
+    'train.reveal_from': REVEAL_FROM,
+    'test.reveal_from': REVEAL_FROM,
+    'train.precision': tuple(PRECISIONS),
+    'test.precision': tuple(PRECISIONS),
+    'train.memory_saving': MEMORY_SAVING_MODES,
+    # the published file keys that take one value only (the published code builds nothing else)
     'network_G.which_model_G.subnet_type': ('DBNet',),
     'network_G.init': ('xavier',),
-    'train.lr_scheme': ('MultiStepLR', 'CosineAnnealingLR_Restart'),
     'train.pixel_criterion_forw': ('l2',),
     'train.pixel_criterion_back': ('l1',),
-    'train.reveal_from': ('float', 'png'),
-    'test.reveal_from': ('png', 'float'),
-    'train.precision': ('fp32', 'bf16', 'fp16'),
-    'test.precision': ('fp32', 'bf16', 'fp16'),
-    'train.memory_saving': ('none', 'checkpoint', 'invertible'),
+    # the datasets' (data/): repeated here because the parser must not import the data loaders
     'datasets.*.mode': ('Steg', 'LQGT'),
     'datasets.*.on_corrupt': ('error', 'skip'),
     'datasets.*.color': ('RGB', None),
 }
+"""The allowed values of every option that has a fixed set, by dotted key (``*``: any dataset)."""
 
 
 def _flatten_types(types: tuple) -> tuple:

@@ -1,6 +1,6 @@
 """Pack an image folder into an LMDB in the published InvMIHNet layout.
 
-Usage: ``python scripts/create_lmdb.py --input <folder> --output <x.lmdb> [--name NAME] [--overwrite]``
+Usage: ``python -m scripts.create_lmdb --input <folder> --output <x.lmdb> [--name NAME] [--overwrite]``
 
 Each image (searched recursively, sorted by relative path) is stored under its file stem
 (made unique with ``_1``, ``_2``, ... when stems repeat) as raw HWC BGR uint8 bytes of its
@@ -25,12 +25,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
-if __package__ in (None, ""):
-    _REPO_ROOT = str(Path(__file__).resolve().parents[1])
-    if _REPO_ROOT not in sys.path:
-        sys.path.insert(0, _REPO_ROOT)
-
-from data.image_io import list_images, read_image, to_uint8  # noqa: E402
+from utils.image_io import list_images, read_image, to_uint8
 
 logger = logging.getLogger(__name__)
 

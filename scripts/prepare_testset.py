@@ -3,12 +3,12 @@
 Every image of ``--input`` (not recursive) is centre-cropped to ``--size`` x ``--size-w`` pixels
 (height x width; the width defaults to the height) and saved as PNG under ``--output`` with the same
 stem. Images smaller than the crop in either dimension are skipped with a warning. Images are read as the
-datasets read them (``data.image_io.read_image``): grey expanded to three channels, alpha dropped, 16-bit
+datasets read them (``utils.image_io.read_image``): grey expanded to three channels, alpha dropped, 16-bit
 scaled to 8 bits.
 
 Example::
 
-    python scripts/prepare_testset.py --input DIV2K_valid_HR --output DIV2K_valid_HR_1024 --size 1024
+    python -m scripts.prepare_testset --input DIV2K_valid_HR --output DIV2K_valid_HR_1024 --size 1024
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):
-    _REPO_ROOT = str(Path(__file__).resolve().parents[1])
-    if _REPO_ROOT not in sys.path:
-        sys.path.insert(0, _REPO_ROOT)
-
-from data.image_io import IMAGE_EXTENSIONS, is_image_file, read_image, save_image, to_uint8  # noqa: E402
+from utils.image_io import IMAGE_EXTENSIONS, is_image_file, read_image, save_image, to_uint8
 
 logger = logging.getLogger(__name__)
 

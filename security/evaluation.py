@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from models import create_model
+from inference.stego_model import StegoModel
 from models.config import NetworkConfig
 from security.detectors import fld_ensemble, luminance, threshold_attack, xunet
 from security.features import ATTACKS, RICH_MODELS, FeatureCache, extract_features, read_pixels
 from security.pairs import KINDS, fold_assignment, make_pairs, paths_of
 from security.report import (CHANCE_NOTE, RowResults, format_table, plot_roc, write_json, write_pairs_csv,
                              write_rows_csv)
-from utils.device import select_device
 
 LOG = 'invmihnet'
 
@@ -74,11 +73,10 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     NetworkConfig.from_options(opt).check_size(settings.size, settings.size, what='the --size crop')
-    device = select_device(opt['gpu_ids'])
-    model = create_model(opt, device)
-    log.info('%s on %s', model.config, device)
-    if not opt['path']['pretrain_model_G'] or not opt['path']['pretrain_model_H']:
-        log.warning('path.pretrain_model_G / pretrain_model_H not set: analysing untrained networks')
+    model = StegoModel.from_options(opt)
+    log.info('%s on %s', model.config, model.device)
+    if model.untrained:
+        log.warning('no checkpoint for %s: analysing untrained networks', ' / '.join(model.untrained))
 
     pairs, skipped = make_pairs(model, settings.covers, out / 'images', settings.pairs, settings.size,
                                 settings.seed, settings.lsbm_rate, opt['test']['gaussian_scale'])
@@ -121,7 +119,7 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
             results.setdefault(f'{task}/{attack}', RowResults()).add(labels, scores, decisions)
         if settings.epochs:
             scores, decisions = xunet(*_split(luma[kind], luma['cover'], train), seed=seed, epochs=settings.epochs,
-                                      device=device, crop=settings.cnn_crop, desc=f'xunet {task} fold {fold}')
+                                      device=model.device, crop=settings.cnn_crop, desc=f'xunet {task} fold {fold}')
             results.setdefault(f'{task}/xunet', RowResults()).add(labels, scores, decisions)
 
     rows = {name: row.summary(len(pairs)) for name, row in results.items()}

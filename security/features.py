@@ -20,7 +20,7 @@ import numpy as np
 import sealwatch as sw
 from tqdm import tqdm
 
-from data.image_io import read_image, to_uint8
+from utils.image_io import read_image, to_uint8
 
 RICH_MODELS = ('spam', 'crm', 'srm')
 ATTACKS = ('chi2', 'ws')

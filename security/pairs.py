@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from data.image_io import list_images, read_image, save_image, to_uint8
+from inference.round_trip import round_trip
+from inference.stego_model import StegoModel
 from models.config import NetworkConfig
-from utils.metrics import psnr
+from utils.image_io import hwc_to_chw, list_images, read_image, save_image, to_uint8
 
 KINDS = ('stego', 'resaved', 'lsbm')
 
@@ -73,21 +74,18 @@ def choose_pairs(num_images: int, num_pairs: int, num_secrets: int, seed: int) -
     return chosen
 
 
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(pixels).permute(2, 0, 1).float().div(255.0)
-
-
 def _read_back(path: Path) -> np.ndarray:
     return to_uint8(read_image(path))
 
 
-def make_pairs(model, folder: str | os.PathLike, out_dir: str | os.PathLike, num_pairs: int, size: int,
+def make_pairs(model: StegoModel, folder: str | os.PathLike, out_dir: str | os.PathLike, num_pairs: int, size: int,
                seed: int = 0, lsbm_rate: float = 0.4, gaussian_scale: float = 1.0) -> tuple[list[Pair], list[str]]:
     """Write cover, stego, re-saved cover and LSB-matching files for ``num_pairs`` covers of ``folder`` under
     ``out_dir/{cover,stego,resaved,lsbm}``; returns the pairs and the names of images skipped as too small.
 
-    The stego is ``model.hide(...).stego`` saved as PNG; the secrets are revealed from the PNG read back, and the
-    stego PSNR (vs the cover) and mean recovered-secret PSNR are measured on 8-bit images."""
+    The stego is the 8-bit stego of :func:`inference.round_trip.round_trip` saved as PNG (the secrets are revealed
+    from its pixels); the stego PSNR (vs the cover) and mean recovered-secret PSNR are measured on 8-bit
+    images."""
     config: NetworkConfig = model.network_config
     config.check_size(size, size, what='the --size crop')
     names, crops, skipped = load_crops(folder, size)
@@ -103,19 +101,16 @@ def make_pairs(model, folder: str | os.PathLike, out_dir: str | os.PathLike, num
         cover = crops[cover_i]
         save_image(cover, files['cover'])
         cover_read = _read_back(files['cover'])
-        secrets = np.stack([crops[i] for i in secret_is])
-        hidden = model.hide(_to_tensor(cover_read)[None], torch.stack([_to_tensor(s) for s in secrets]))
-        save_image(hidden.stego[0], files['stego'])
-        stego_read = _read_back(files['stego'])
-        revealed = model.reveal(_to_tensor(stego_read)[None], gaussian_scale=gaussian_scale, generator=generator)
-        recovered = [to_uint8(r) for r in revealed.secrets]
-        save_image(_to_tensor(cover_read), files['resaved'])
+        secrets = torch.stack([hwc_to_chw(crops[i]) for i in secret_is])
+        result = round_trip(model, hwc_to_chw(cover_read)[None], secrets, gaussian_scale=gaussian_scale,
+                            generator=generator)
+        save_image(result.stego, files['stego'])
+        save_image(hwc_to_chw(cover_read), files['resaved'])
         lsbm = cl.lsb.simulate(cover_read, lsbm_rate, modify=cl.LSB_MATCHING, seed=seed * 100003 + index)
         save_image(lsbm.astype(np.uint8), files['lsbm'])
         pairs.append(Pair(index=index, name=names[cover_i], secrets=tuple(names[i] for i in secret_is),
                           cover=files['cover'], stego=files['stego'], resaved=files['resaved'],
-                          lsbm=files['lsbm'], stego_psnr=psnr(stego_read, cover_read),
-                          secret_psnr=float(np.mean([psnr(r, s) for r, s in zip(recovered, secrets)]))))
+                          lsbm=files['lsbm'], **result.psnr_metrics()))
     return pairs, skipped
 
 

@@ -1,6 +1,6 @@
 """Hide and reveal as a library: the sender's and the receiver's logic behind ``hide.py`` and ``reveal.py``.
 
-    model = load_model('options/test/test_InvMIHNet_4images.yml')
+    model = load_model('experiments/pretrained_models/InvMIHNet_4images_demo')   # or a test option file
     result = hide_images(model, 'cover.jpg', ['a.jpg', 'b.png', 'c.jpg', 'd.png'], verify=True)
     save_stego('stego.png', result.stego)          # a clean PNG: IHDR, IDAT, IEND only
     result.key.save('stego.key.json')              # shared with the receiver over another channel

@@ -1,4 +1,5 @@
-"""What hide.py and reveal.py share: the default option file, the common arguments, and error reporting."""
+"""What hide.py and reveal.py share: the model arguments (a model folder or a test option file), the common
+arguments, and error reporting."""
 from __future__ import annotations
 
 import argparse
@@ -9,46 +10,60 @@ from collections.abc import Iterator
 
 import torch
 
-from models.invmihnet_model import InvMIHNetModel
-from options.options import REPO_ROOT
+from inference.stego_model import StegoModel
+from models.precision import PRECISIONS
 from stego.images import DEFAULT_MAX_PIXELS
+from stego.model import DEFAULT_MODEL, REPO_ROOT, load_model
 
-DEFAULT_OPT = REPO_ROOT / 'options' / 'test' / 'test_InvMIHNet_4images_demo.yml'
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model FOLDER`` or ``--opt FILE`` (with ``--iir`` / ``--iih``), and ``--cpu``."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument('--model', help=f'model folder: IIR.pth, IIH.pth and model.json (default: the bundled '
+                                       f'4-image demo model, {DEFAULT_MODEL.relative_to(REPO_ROOT)})')
+    which.add_argument('--opt', help='test option file instead of a model folder (the released checkpoints)')
+    parser.add_argument('--iir', help='with --opt: IIR checkpoint (default: path.pretrain_model_G of the file)')
+    parser.add_argument('--iih', help='with --opt: IIH checkpoint (default: path.pretrain_model_H of the file)')
+    parser.add_argument('--cpu', action='store_true', help='run on the CPU even when CUDA is available')
+
+
+def model_source(args: argparse.Namespace, fallback: str | None = None) -> str:
+    """The folder or option file the arguments name: ``--opt``, else ``--model``, else ``fallback`` (the model
+    folder a key names), else the bundled demo folder."""
+    return args.opt or args.model or fallback or str(DEFAULT_MODEL)
+
+
+def load_cli_model(args: argparse.Namespace, fallback: str | None = None) -> StegoModel:
+    """The model of :func:`model_source` on the device ``--cpu`` asks for, with ``--precision`` / ``--chunk``."""
+    if (args.iir or args.iih) and not args.opt:
+        raise ValueError('--iir / --iih replace the checkpoints of an option file: give --opt too (a model '
+                         'folder holds its own IIR.pth and IIH.pth)')
+    model = load_model(model_source(args, fallback), args.iir, args.iih, 'cpu' if args.cpu else None)
+    if args.precision is not None or args.chunk is not None:
+        model.set_inference(args.precision or model.precision, model.chunk if args.chunk is None else args.chunk,
+                            key='command line')
+    return model
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Option file, checkpoints, device, noise seed, input size limit and overwriting."""
-    parser.add_argument('--opt', default=str(DEFAULT_OPT),
-                        help='test option file (default: the 4-image demo model, %(default)s)')
-    parser.add_argument('--iir', help='IIR checkpoint (default: path.pretrain_model_G of the option file)')
-    parser.add_argument('--iih', help='IIH checkpoint (default: path.pretrain_model_H of the option file)')
-    parser.add_argument('--cpu', action='store_true', help='run on the CPU even when CUDA is available')
+    """Model, device, noise seed, input size limit, overwriting, precision and chunking."""
+    add_model_arguments(parser)
     parser.add_argument('--seed', type=int,
-                        help='seed of the reveal noise (default: test.seed of the option file, else 0)')
+                        help='seed of the reveal noise (default: the option file\'s test.seed, else 0)')
     parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                         help='refuse an input image whose header declares more pixels (default %(default)s)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
-    parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'],
-                        help="the subnets' precision (default: test.precision of the option file; fp16 needs CUDA)")
+    parser.add_argument('--precision', choices=list(PRECISIONS),
+                        help="the subnets' precision (default: the option file's test.precision, else fp32; fp16 "
+                             "needs CUDA)")
     parser.add_argument('--chunk', type=int,
                         help='secrets / tiles per network call, to bound memory on big images (same output; '
-                             'default: test.chunk of the option file, else all at once)')
+                             'default: the option file\'s test.chunk, else all at once)')
 
 
-def apply_inference_arguments(args: argparse.Namespace, model: InvMIHNetModel) -> None:
-    """``--precision`` / ``--chunk`` override the option file's ``test.precision`` / ``test.chunk``."""
-    test_opt = model.opt['test']
-    if args.precision is not None or args.chunk is not None:
-        model.set_inference(args.precision or test_opt['precision'],
-                            test_opt['chunk'] if args.chunk is None else args.chunk, key='command line')
-
-
-def reveal_seed(args: argparse.Namespace, model: InvMIHNetModel) -> int:
-    """``--seed``, else the option file's ``test.seed``, else 0."""
-    if args.seed is not None:
-        return args.seed
-    seed = model.opt['test']['seed']
-    return 0 if seed is None else seed
+def reveal_seed(args: argparse.Namespace, model: StegoModel) -> int:
+    """``--seed``, else the model's seed (an option file's ``test.seed``, else 0)."""
+    return model.seed if args.seed is None else args.seed
 
 
 @contextlib.contextmanager
@@ -67,9 +82,10 @@ def cli_session() -> Iterator[None]:
         raise SystemExit(f'error: {err}') from None
 
 
-def channel_notice(model: InvMIHNetModel) -> str:
-    """What the stego survives on its way to the receiver, from the option file's ``test.trained_distortions``."""
-    trained = model.opt['test']['trained_distortions']
+def channel_notice(model: StegoModel) -> str:
+    """What the stego survives on its way to the receiver: the distortions the model was trained for (a model
+    folder's ``training.distortions``, an option file's ``test.trained_distortions``)."""
+    trained = model.trained_distortions
     if not trained:
         return ('this model was trained for no distortion: the receiver must get the stego PNG exactly as written '
                 '(no JPEG re-encoding, resizing, filtering or editing), or the secrets are lost')

@@ -10,12 +10,10 @@ import os
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 from PIL import Image
 
-from data.image_io import ImageReadError, decode_image_bytes
+from utils.image_io import ImageReadError, decode_image_bytes
 from stego.errors import ImageTooLargeError, InputImageError
 from stego.png import PNG_SIGNATURE, png_header
 
@@ -104,28 +102,3 @@ def load_rgb(source: ImageSource, what: str, max_pixels: int = DEFAULT_MAX_PIXEL
     except (ImageReadError, OSError) as err:
         raise InputImageError(f'{what} {err}') from err
     return image, found
-
-
-def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize an HWC float image, axis by axis: cv2 INTER_AREA where an axis shrinks, INTER_CUBIC where it
-    grows; the result is clipped to [0, 1]."""
-    out = image
-    if out.shape[0] != height:
-        interp = cv2.INTER_AREA if height < out.shape[0] else cv2.INTER_CUBIC
-        out = cv2.resize(out, (out.shape[1], height), interpolation=interp)
-    if out.shape[1] != width:
-        interp = cv2.INTER_AREA if width < out.shape[1] else cv2.INTER_CUBIC
-        out = cv2.resize(out, (width, out.shape[0]), interpolation=interp)
-    if out.ndim == 2:
-        out = out[:, :, None]
-    return np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """HWC float array -> (1, 3, H, W) float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().unsqueeze(0)
-
-
-def to_image(tensor: torch.Tensor) -> np.ndarray:
-    """(3, H, W) tensor -> HWC float32 array clamped to [0, 1], on the CPU."""
-    return tensor.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float32)

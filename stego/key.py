@@ -9,7 +9,8 @@ A small JSON document (format ``InvMIHNet-key``, version 1)::
      "secrets": [{"name": "a.png", "height": h, "width": w}, ...],        (N entries, in hiding order)
      "cover": {"mode": "crop" | "pad", "original_size": {"height", "width"},
                "box": {"top", "left", "height", "width"}},
-     "weights": {"iir_sha256": "...", "iih_sha256": "..."}}
+     "weights": {"iir_sha256": "...", "iih_sha256": "..."},
+     "model": "experiments/pretrained_models/InvMIHNet_4images_demo"}     (optional: the model folder used)
 
 The weight hashes are taken over the loaded networks' tensors (name, dtype, shape and values, in state-dict
 order), so the same weights hash alike whatever file or device they came from. The key is not encrypted: it
@@ -25,12 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch.nn as nn
 
+from models.checkpoint import weights_sha256
 from models.config import NetworkConfig
 from stego.cover import COVER_MODES, Box, CoverPlan
 from stego.errors import KeyFileError
 from utils.atomic_io import atomic_write_text
+from utils.json_fields import count as _count
+from utils.json_fields import fields as _mapping
+from utils.json_fields import format_version
+from utils.json_fields import sha256_hex as _sha256
+
+__all__ = ['KEY_FORMAT', 'KEY_VERSION', 'StegoKey', 'default_key_path', 'pixels_sha256', 'weights_sha256']
 
 KEY_FORMAT = 'InvMIHNet-key'
 KEY_VERSION = 1
@@ -40,16 +47,6 @@ _TOP_LEVEL = ('format', 'version', 'num_images', 'grid', 'config', 'stego', 'sec
 def pixels_sha256(pixels: np.ndarray) -> str:
     """sha256 of an H x W x 3 uint8 RGB array's bytes (row-major)."""
     return hashlib.sha256(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).hexdigest()
-
-
-def weights_sha256(net: nn.Module) -> str:
-    """sha256 over a network's state dict: every tensor's name, dtype, shape and values (on the CPU)."""
-    digest = hashlib.sha256()
-    for name, tensor in net.state_dict().items():
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f'{name}|{value.dtype}|{tuple(value.shape)}|'.encode())
-        digest.update(value.numpy().tobytes() if value.numel() else b'')
-    return digest.hexdigest()
 
 
 def default_key_path(stego_path: str | os.PathLike) -> Path:
@@ -70,6 +67,7 @@ class StegoKey:
     iir_sha256: str
     iih_sha256: str
     version: int = field(default=KEY_VERSION)
+    model: str | None = None
 
     def __post_init__(self) -> None:
         n = self.config.num_images
@@ -97,7 +95,8 @@ class StegoKey:
                 'secrets': [{'name': name, 'height': h, 'width': w}
                             for name, (h, w) in zip(self.secret_names, self.secret_sizes)],
                 'cover': self.cover.to_json(),
-                'weights': {'iir_sha256': self.iir_sha256, 'iih_sha256': self.iih_sha256}}
+                'weights': {'iir_sha256': self.iir_sha256, 'iih_sha256': self.iih_sha256},
+                **({'model': self.model} if self.model is not None else {})}
 
     def to_text(self) -> str:
         """The key file's text: indented JSON."""
@@ -133,43 +132,19 @@ class StegoKey:
 
 
 # ------------------------------------------------------------------------------------------ parsing
-def _mapping(value: Any, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f'{name} must be a JSON object, got {type(value).__name__}')
-    missing, unknown = [k for k in keys if k not in value], sorted(set(value) - set(keys))
-    if missing or unknown:
-        raise ValueError(f'{name}: missing fields {missing}, unknown fields {unknown}')
-    return value
-
-
-def _count(value: Any, name: str, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
-    return value
-
-
 def _size(value: Any, name: str) -> tuple[int, int]:
     value = _mapping(value, name, ('height', 'width'))
     return _count(value['height'], f'{name}.height'), _count(value['width'], f'{name}.width')
 
 
-def _sha256(value: Any, name: str) -> str:
-    if not isinstance(value, str) or len(value) != 64 or any(c not in '0123456789abcdef' for c in value):
-        raise ValueError(f'{name} must be 64 lowercase hex digits (a sha256), got {value!r}')
-    return value
-
-
 def _parse(data: Any) -> StegoKey:
-    data = _mapping(data, 'the document', _TOP_LEVEL)
-    if data['format'] != KEY_FORMAT:
-        raise ValueError(f'format is {data["format"]!r}, expected {KEY_FORMAT!r}')
-    version = _count(data['version'], 'version')
-    if version > KEY_VERSION:
-        raise ValueError(f'version {version} is newer than this code reads ({KEY_VERSION}); update InvMIHNet')
-    try:
-        config = NetworkConfig.from_fingerprint(data['config'])
-    except ValueError as err:
-        raise ValueError(f'config: {err}') from err
+    model = data.get('model') if isinstance(data, dict) else None
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f'model must be the path of a model folder (a string), got {model!r}')
+    data = _mapping({k: v for k, v in data.items() if k != 'model'} if isinstance(data, dict) else data,
+                    'the document', _TOP_LEVEL)
+    version = format_version(data, KEY_FORMAT, KEY_VERSION)
+    config = NetworkConfig.from_fingerprint(data['config'], field='config')
     grid = _mapping(data['grid'], 'grid', ('scale_h', 'scale_w'))
     num_images = _count(data['num_images'], 'num_images')
     if (grid['scale_h'], grid['scale_w'], num_images) != (config.scale_h, config.scale_w, config.num_images):
@@ -200,4 +175,4 @@ def _parse(data: Any) -> StegoKey:
     return StegoKey(config=config, stego_size=stego_size, stego_sha256=_sha256(stego['sha256'], 'stego.sha256'),
                     secret_sizes=tuple(sizes), secret_names=tuple(names), cover=plan,
                     iir_sha256=_sha256(weights['iir_sha256'], 'weights.iir_sha256'),
-                    iih_sha256=_sha256(weights['iih_sha256'], 'weights.iih_sha256'), version=version)
+                    iih_sha256=_sha256(weights['iih_sha256'], 'weights.iih_sha256'), version=version, model=model)

@@ -1,4 +1,5 @@
-"""Loading the model a sender or receiver uses: a test option file, optionally other checkpoints, a device."""
+"""Loading the model a sender or receiver uses: a model folder, or a test option file (optionally with other
+checkpoints), on a device."""
 from __future__ import annotations
 
 import os
@@ -7,38 +8,62 @@ from pathlib import Path
 
 import torch
 
-from models import create_model
-from models.invmihnet_model import InvMIHNetModel
-from options.options import parse
+from inference.stego_model import StegoModel
+from models.model_folder import is_model_folder
+from options import OptionError
 from stego.errors import ModelLoadError
-from utils.device import select_device
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO_ROOT / 'experiments' / 'pretrained_models' / 'InvMIHNet_4images_demo'
+"""The bundled 4-image demo model folder: what hide.py, reveal.py and app.py use when given no model."""
 
 
-def load_model(opt_path: str | os.PathLike, iir: str | os.PathLike | None = None,
-               iih: str | os.PathLike | None = None, device: str | None = None) -> InvMIHNetModel:
-    """The model of a test option file, in eval mode, with its checkpoints (``iir`` / ``iih`` replace
-    ``path.pretrain_model_G`` / ``_H``), on ``device`` (default: what the option file's ``gpu_ids`` selects).
+def model_reference(model: StegoModel) -> str | None:
+    """What a key records of the model folder it was made with: the folder's path relative to the repository
+    when it lies inside it (so that another checkout finds it), else absolute; None for an option file's model."""
+    if model.info is None:
+        return None
+    folder = Path(model.source).expanduser().resolve()
+    return folder.relative_to(REPO_ROOT).as_posix() if folder.is_relative_to(REPO_ROOT) else str(folder)
 
-    Warns when a checkpoint is not configured (the network is then untrained and only good for testing);
-    raises :class:`ModelLoadError` for a bad option file, a missing or unfitting checkpoint, or a bad device.
+
+def resolve_reference(reference: str) -> Path:
+    """The folder a key's ``model`` names: as given when it exists, else relative to the repository."""
+    path = Path(reference).expanduser()
+    return path if path.is_dir() or path.is_absolute() else REPO_ROOT / path
+
+
+def load_model(source: str | os.PathLike = DEFAULT_MODEL, iir: str | os.PathLike | None = None,
+               iih: str | os.PathLike | None = None, device: str | None = None) -> StegoModel:
+    """The model of a model folder (see :mod:`models.model_folder`) or of a test option file, in eval mode, on
+    ``device`` (default: CUDA when the folder or the option file's ``gpu_ids`` allow it).
+
+    ``iir`` / ``iih`` replace an option file's ``path.pretrain_model_G`` / ``_H`` (a model folder holds its own).
+    An option file without checkpoints gives a warning (the network is then untrained). Raises
+    :class:`ModelLoadError` for a bad folder or option file, a missing or unfitting checkpoint, or a bad device.
     """
+    path = Path(source).expanduser()
     try:
-        opt = parse(opt_path, is_train=False)
-    except (ValueError, OSError) as err:
-        raise ModelLoadError(f'option file {opt_path}: {err}') from err
-    for value, key in ((iir, 'pretrain_model_G'), (iih, 'pretrain_model_H')):
-        if value is not None:
-            opt['path'][key] = str(Path(value).expanduser())
-    missing = [name for name, key in (('IIR', 'pretrain_model_G'), ('IIH', 'pretrain_model_H'))
-               if not opt['path'][key]]
-    if missing:
-        warnings.warn(f'no {" / ".join(missing)} checkpoint configured (path.pretrain_model_G / _H, --iir / --iih): '
-                      f'the network is untrained and its results are meaningless', stacklevel=2)
-    try:
-        target = select_device(opt['gpu_ids']) if device is None else torch.device(device)
+        target = None if device is None else torch.device(device)
     except (ValueError, RuntimeError) as err:
         raise ModelLoadError(f'device {device!r}: {err}') from err
     try:
-        return create_model(opt, target)
+        if path.is_dir():
+            if iir is not None or iih is not None:
+                raise ModelLoadError(f'{path} is a model folder, which holds its own IIR.pth and IIH.pth; '
+                                     f'--iir / --iih go with an option file (--opt)')
+            if not is_model_folder(path):
+                raise ModelLoadError(f'{path} is a folder without model.json: not a model folder (a model folder '
+                                     f'holds IIR.pth, IIH.pth and model.json; an option file is a .yml)')
+            return StegoModel.from_pretrained(path, target)
+        model = StegoModel.from_options(path, target, iir, iih)
+    except ModelLoadError:
+        raise
+    except OptionError as err:
+        raise ModelLoadError(f'option file {path}: {err}') from err
     except (ValueError, OSError) as err:
         raise ModelLoadError(str(err)) from err
+    if model.untrained:
+        warnings.warn(f'no {" / ".join(model.untrained)} checkpoint configured (--iir / --iih): the network is '
+                      f'untrained and its results are meaningless', stacklevel=2)
+    return model

@@ -1,7 +1,8 @@
 """Writing outputs without losing anything: inputs are never outputs, existing files are kept unless the caller
 says ``overwrite``, and a group of files is written all or nothing.
 
-:func:`write_files` first writes every file to a temporary file beside its target; only when all are on disk are
+:func:`write_files` first writes every file to a temporary file beside its target
+(:func:`utils.atomic_io.write_beside`); only when all are on disk are
 they renamed into place (an overwritten file is moved aside first and put back if a later rename fails). A failed
 run therefore leaves the output folders as they were, including folders it had to create.
 """
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from stego.errors import OutputError
+from utils.atomic_io import write_beside
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -56,13 +58,7 @@ def write_files(contents: Mapping[Path, bytes], overwrite: bool = False) -> list
             for folder in reversed(missing):
                 folder.mkdir()
                 created_dirs.append(folder)
-            fd, name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
-            temps[target] = Path(name)
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(items[target])
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(name, 0o644)
+            temps[target] = write_beside(target, items[target])
         for target in targets:
             if target.exists():
                 fd, name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.old', dir=target.parent)

@@ -3,21 +3,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from data.image_io import to_uint8
-from models.config import SizeError
-from models.invmihnet_model import InvMIHNetModel
+from inference.round_trip import restore_sizes
+from inference.stego_model import StegoModel
+from utils.grid import SizeError
 from stego.errors import CoverSizeError, KeyMismatchError
-from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb, resize_image, to_image, to_tensor
+from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb
 from stego.key import StegoKey, pixels_sha256, weights_sha256
 from stego.outputs import check_outputs, write_files
 from stego.png import encode_png
+from utils.image_io import hwc_to_chw, to_uint8
 
 
 @dataclass
@@ -41,20 +42,13 @@ def output_names(key: StegoKey | None, count: int) -> list[str]:
     return names
 
 
-def reveal_tensor(model: InvMIHNetModel, stego: torch.Tensor, seed: int, from_float: bool = False) -> list[np.ndarray]:
-    """The N secrets (HWC float32 in [0, 1], at the stego size) revealed from a (1, 3, H, W) stego, the noise
-    drawn from a CPU generator seeded with ``seed`` (the same on every device)."""
-    revealed = model.reveal(stego, from_float=from_float, gaussian_scale=model.opt['test']['gaussian_scale'],
-                            generator=torch.Generator().manual_seed(seed)).secrets
-    return [to_image(r) for r in revealed]
+def reveal_tensor(model: StegoModel, stego: torch.Tensor, seed: int, from_float: bool = False) -> torch.Tensor:
+    """The N secrets (N, 3, H, W), at the stego size, revealed from a (1, 3, H, W) stego, the noise drawn from a
+    CPU generator seeded with ``seed`` (the same on every device)."""
+    return model.reveal(stego, from_float=from_float, generator=torch.Generator().manual_seed(seed)).secrets
 
 
-def restore_sizes(secrets: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
-    """Revealed float secrets resized to ``sizes`` and stored as uint8, as the receiver gets them."""
-    return [to_uint8(resize_image(s, h, w)) for s, (h, w) in zip(secrets, sizes)]
-
-
-def check_key(model: InvMIHNetModel, key: StegoKey) -> None:
+def check_key(model: StegoModel, key: StegoKey) -> None:
     """Raise :class:`KeyMismatchError` unless ``key`` was made with this model's configuration and weights."""
     config = model.network_config
     differences = key.config.differences(config)
@@ -70,7 +64,7 @@ def check_key(model: InvMIHNetModel, key: StegoKey) -> None:
                                f'(sha256 differs from the key); reveal with the same checkpoints (--iir / --iih)')
 
 
-def reveal_image(model: InvMIHNetModel, stego: ImageSource, key: StegoKey | str | os.PathLike | None = None, *,
+def reveal_image(model: StegoModel, stego: ImageSource, key: StegoKey | str | os.PathLike | None = None, *,
                  max_pixels: int = DEFAULT_MAX_PIXELS, seed: int = 0) -> RevealResult:
     """Reveal the N secrets of a stego PNG file (or HxWx3 uint8 RGB array).
 
@@ -99,7 +93,7 @@ def reveal_image(model: InvMIHNetModel, stego: ImageSource, key: StegoKey | str 
         warnings.append(f'the pixels of {name} differ from the ones hide wrote (sha256 does not match the key): it '
                         f'was re-encoded (for example saved as JPEG and back) or edited after hiding, so the revealed '
                         f'secrets are probably noise')
-    revealed = reveal_tensor(model, to_tensor(image), seed)
+    revealed = reveal_tensor(model, hwc_to_chw(image)[None], seed)
     sizes = key.secret_sizes if key is not None else [(height, width)] * model.network_config.num_images
     return RevealResult(secrets=restore_sizes(revealed, sizes), names=output_names(key, len(revealed)),
                         warnings=warnings, key=key)

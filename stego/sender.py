@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data.image_io import to_uint8
-from models.invmihnet_model import InvMIHNetModel
+from inference.round_trip import round_trip
+from inference.stego_model import StegoModel
 from stego.cover import COVER_MODES, apply_cover_plan, plan_cover
 from stego.errors import CoverSizeError, SecretCountError
-from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb, resize_image, to_tensor
+from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb
 from stego.key import StegoKey, pixels_sha256, weights_sha256
-from stego.receiver import restore_sizes, reveal_tensor
+from stego.model import model_reference
+from utils.image_io import hwc_to_chw, resize_image, to_uint8
 from utils.metrics import psnr
 
 ASPECT_TOLERANCE = 0.01      # a relative change of W / H below this is not reported
@@ -63,7 +64,7 @@ def _secret_names(secrets: Sequence[ImageSource], names: Sequence[str] | None) -
     return [f'secret_{i:02d}.png' if isinstance(s, np.ndarray) else Path(s).name for i, s in enumerate(secrets, 1)]
 
 
-def hide_images(model: InvMIHNetModel, cover: ImageSource, secrets: Sequence[ImageSource], *,
+def hide_images(model: StegoModel, cover: ImageSource, secrets: Sequence[ImageSource], *,
                 secret_names: Sequence[str] | None = None, mode: str = 'crop', verify: bool = False,
                 max_pixels: int = DEFAULT_MAX_PIXELS, seed: int = 0) -> HideResult:
     """Hide N secrets (files or HxWx3 uint8 RGB arrays) in a cover of any size.
@@ -90,20 +91,20 @@ def hide_images(model: InvMIHNetModel, cover: ImageSource, secrets: Sequence[Ima
     sizes = [(s.shape[0], s.shape[1]) for s in originals]
     fitted = [resize_image(s, height, width) for s in originals]
 
-    hidden = model.hide(to_tensor(fitted_cover), torch.cat([to_tensor(s) for s in fitted]))
+    cover_tensor = hwc_to_chw(fitted_cover)[None]
+    secret_tensor = torch.stack([hwc_to_chw(s) for s in fitted])
+    hidden = model.hide(cover_tensor, secret_tensor)
     stego = to_uint8(hidden.stego[0])
     key = StegoKey(config=config, stego_size=(height, width), stego_sha256=pixels_sha256(stego),
                    secret_sizes=tuple(sizes), secret_names=tuple(names), cover=plan,
-                   iir_sha256=weights_sha256(model.net.iir), iih_sha256=weights_sha256(model.net.iih))
+                   iir_sha256=weights_sha256(model.net.iir), iih_sha256=weights_sha256(model.net.iih),
+                   model=model_reference(model))
     messages = [plan.describe()] + [describe_fit(i, n, s, (height, width))
                                     for i, (n, s) in enumerate(zip(names, sizes), 1)]
     metrics = {'stego_psnr': psnr(to_uint8(fitted_cover), stego)}
-    if verify:
-        truth = [to_uint8(s) for s in originals]
-        from_png = restore_sizes(reveal_tensor(model, to_tensor(stego.astype(np.float32) / 255.0), seed), sizes)
-        from_float = restore_sizes(reveal_tensor(model, hidden.stego_float, seed, from_float=True), sizes)
-        for label, revealed in (('secret_psnr', from_png), ('secret_psnr_float', from_float)):
-            values = [psnr(t, r) for t, r in zip(truth, revealed)]
-            metrics[label] = float(np.mean(values)) if all(map(math.isfinite, values)) else math.inf
-            metrics.update({f'{label}_{i:02d}': v for i, v in enumerate(values, 1)})
+    for label, reveal_from in (('secret_psnr', 'png'), ('secret_psnr_float', 'float')) if verify else ():
+        values = round_trip(model, cover_tensor, secret_tensor, originals=originals, reveal_from=reveal_from,
+                            generator=torch.Generator().manual_seed(seed), hidden=hidden).psnrs()
+        metrics[label] = float(np.mean(values)) if all(map(math.isfinite, values)) else math.inf
+        metrics.update({f'{label}_{i:02d}': v for i, v in enumerate(values, 1)})
     return HideResult(stego=stego, key=key, messages=messages, metrics=metrics)

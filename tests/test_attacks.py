@@ -14,20 +14,19 @@ import yaml
 import test as test_script
 from models.checkpoint import save_iih, save_iir
 from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
 from models.distortions import attack, parse_distortion
 from options import parse
-from tests.test_test_script import METRIC_KEYS
-from tests.train_helpers import PHOTOS, REPO
 from utils.metrics import psnr
 
 ATTACKS = ['none', 'jpeg90', 'jpeg50', 'gaussian2', 'resize0.5']
 
 
-def _option_file(folder: Path, test_section: dict) -> Path:
+def _option_file(photos, repo, folder: Path, test_section: dict) -> Path:
     """The demo test option with a small randomised 4-image network, on 48 x 48 centre crops of the Kodak test
     crops (one image set)."""
     torch.manual_seed(0)
-    net = NetworkConfig(2, 2, (1,), iih_block_num=2).build()
+    net = InvMIHNet(NetworkConfig(2, 2, (1,), iih_block_num=2))
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in net.named_parameters():
@@ -36,9 +35,9 @@ def _option_file(folder: Path, test_section: dict) -> Path:
     folder.mkdir(parents=True)
     save_iir(net.iir, folder / 'IIR.pth')
     save_iih(net.iih, folder / 'IIH.pth')
-    opt = yaml.safe_load((REPO / 'options/test/test_InvMIHNet_4images_demo.yml').read_text())
+    opt = yaml.safe_load((repo / 'options/test/test_InvMIHNet_4images_demo.yml').read_text())
     opt['gpu_ids'] = None
-    opt['datasets']['test_1'].update(dataroot_GT=str(PHOTOS / 'test'), max_batches=1)
+    opt['datasets']['test_1'].update(dataroot_GT=str(photos / 'test'), max_batches=1)
     opt['network_G']['block_num'] = [1]
     opt['network_H']['block_num'] = 2
     opt['path'].update(pretrain_model_G=str(folder / 'IIR.pth'), pretrain_model_H=str(folder / 'IIH.pth'),
@@ -49,12 +48,12 @@ def _option_file(folder: Path, test_section: dict) -> Path:
     return path
 
 
-def test_attacks_are_evaluated_on_the_saved_stego(tmp_path):
-    clean_opt = parse(_option_file(tmp_path / 'clean', {'attacks': ['none']}), is_train=False)
+def test_attacks_are_evaluated_on_the_saved_stego(tmp_path, metric_keys, photos, repo):
+    clean_opt = parse(_option_file(photos, repo, tmp_path / 'clean', {'attacks': ['none']}), is_train=False)
     clean = test_script.run(clean_opt)['kodak_demo_test']
     assert not (Path(clean_opt['path']['results_root']) / 'kodak_demo_test' / 'robustness.json').exists()
 
-    opt = parse(_option_file(tmp_path / 'attacked', {'attacks': ATTACKS}), is_train=False)
+    opt = parse(_option_file(photos, repo, tmp_path / 'attacked', {'attacks': ATTACKS}), is_train=False)
     means = test_script.run(opt)['kodak_demo_test']
     out = Path(opt['path']['results_root']) / 'kodak_demo_test'
     assert means == pytest.approx(clean)
@@ -62,8 +61,8 @@ def test_attacks_are_evaluated_on_the_saved_stego(tmp_path):
 
     robustness = json.loads((out / 'robustness.json').read_text())
     assert list(robustness) == ATTACKS
-    assert all(set(values) == METRIC_KEYS for values in robustness.values())
-    for key in METRIC_KEYS:
+    assert all(set(values) == metric_keys for values in robustness.values())
+    for key in metric_keys:
         assert robustness['none'][key] == pytest.approx(clean[key])
     stego = torch.from_numpy(cv2.imread(str(next((out / 'steg').glob('b0000_*.png'))))[:, :, ::-1].copy())
     cover = cv2.imread(str(next((out / 'cover').glob('b0000_*.png'))))[:, :, ::-1]
@@ -83,10 +82,11 @@ def test_attacks_are_evaluated_on_the_saved_stego(tmp_path):
     assert all(f'\n{name} ' in table for name in ATTACKS)
 
 
-def test_attack_noise_is_seeded_and_independent_of_the_other_attacks(tmp_path):
+def test_attack_noise_is_seeded_and_independent_of_the_other_attacks(tmp_path, photos, repo):
     results = []
     for run, attacks in enumerate((['gaussian4'], ['jpeg90', 'gaussian4'])):
-        opt = parse(_option_file(tmp_path / str(run), {'seed': 5, 'save_images': False, 'attacks': attacks}),
+        opt = parse(_option_file(photos, repo, tmp_path / str(run),
+                                 {'seed': 5, 'save_images': False, 'attacks': attacks}),
                     is_train=False)
         test_script.run(opt)
         results.append(json.loads((Path(opt['path']['results_root']) / 'kodak_demo_test' /

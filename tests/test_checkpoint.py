@@ -7,19 +7,18 @@ import pytest
 import torch
 import yaml
 
-from models import create_model
+from inference.stego_model import StegoModel
 from models.checkpoint import CheckpointError, atomic_save, read_iih_state
 from options import parse
-from tests.golden_cases import option_file_for
 
 
 def _model(path):
-    return create_model(parse(path, is_train=False), torch.device('cpu'))
+    return StegoModel.from_options(parse(path, is_train=False), torch.device('cpu'))
 
 
-def test_iih_loads_with_and_without_module_prefix(tmp_path):
-    with_prefix = _model(option_file_for(4, tmp_path / 'a', module_prefix=True))
-    without = _model(option_file_for(4, tmp_path / 'b', module_prefix=False))
+def test_iih_loads_with_and_without_module_prefix(tmp_path, golden_option_file):
+    with_prefix = _model(golden_option_file(4, tmp_path / 'a', module_prefix=True))
+    without = _model(golden_option_file(4, tmp_path / 'b', module_prefix=False))
     for (ka, va), (kb, vb) in zip(with_prefix.net.state_dict().items(), without.net.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
     assert with_prefix.net.iih.model.inv1.r.conv1.weight.abs().sum() > 0
@@ -32,8 +31,8 @@ def test_published_loader_drops_tmp_var_and_rect_keys(tmp_path):
     assert list(read_iih_state(tmp_path / 'iih.pth')) == ['model.inv1.r.conv1.weight']
 
 
-def test_wrong_checkpoint_names_file_config_and_keys(tmp_path):
-    path = option_file_for(4, tmp_path)
+def test_wrong_checkpoint_names_file_config_and_keys(tmp_path, golden_option_file):
+    path = golden_option_file(4, tmp_path)
     opt = yaml.safe_load(path.read_text())
     six = yaml.safe_load(open('options/test/test_InvMIHNet_6images.yml'))
     six['gpu_ids'] = None
@@ -47,16 +46,16 @@ def test_wrong_checkpoint_names_file_config_and_keys(tmp_path):
     assert 'operations.0.conv_weights' in message
 
 
-def test_wrong_iih_block_count_is_reported(tmp_path):
-    path = option_file_for(4, tmp_path)
+def test_wrong_iih_block_count_is_reported(tmp_path, golden_option_file):
+    path = golden_option_file(4, tmp_path)
     path.write_text(path.read_text().replace('block_num: 16', 'block_num: 8'))
     with pytest.raises(CheckpointError, match=r'IIH_4images_golden.pth does not fit .*IIH block_num=8.*'
                                               r'unexpected keys'):
         _model(path)
 
 
-def test_not_a_checkpoint(tmp_path):
-    path = option_file_for(4, tmp_path)
+def test_not_a_checkpoint(tmp_path, golden_option_file):
+    path = golden_option_file(4, tmp_path)
     opt = yaml.safe_load(path.read_text())
     bad = tmp_path / 'garbage.pth'
     bad.write_bytes(b'not a torch file')

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from data import create_dataloader, create_dataset
-from data.image_io import (IMAGE_EXTENSIONS, ImageReadError, decode_image_bytes, list_images,
+from utils.image_io import (IMAGE_EXTENSIONS, ImageReadError, decode_image_bytes, list_images,
                            read_image, save_image, to_uint8)
 from data.imresize import imresize
 from data.steg_dataset import StegDataset

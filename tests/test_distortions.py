@@ -11,18 +11,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 from data import create_dataloader, create_dataset
-from data.image_io import read_image
-from models import create_model
+from utils.image_io import read_image
+from models.trainer import InvMIHNetTrainer
 from models.distortions import (VALID_FORMS, DistortionError, TrainingDistortions, attack, distort,
                                 parse_distortion, parse_training_distortions)
 from options.options import OptionError, parse
-from tests.train_helpers import PHOTOS, tiny_train_options
 
 
 @pytest.fixture(scope='module')
-def photo() -> torch.Tensor:
+def photo(photos) -> torch.Tensor:
     """A real 8-bit photograph (Kodak crop, 64 x 48) as (1, 3, H, W) in k / 255 levels."""
-    pixels = read_image(PHOTOS / 'test' / 'kodim23.png')[:64, :48]
+    pixels = read_image(photos / 'test' / 'kodim23.png')[:64, :48]
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float()
 
 
@@ -130,7 +129,7 @@ def test_training_distortions_follow_their_probability(photo):
     ([{'name': 'jpeg90', 'p': 1.5}], r'train\.distortions\[0\]\.p must be a probability'),
     ([{'name': 'jpeg90'}], r'train\.distortions\[0\] must be a mapping with exactly the keys name and p'),
     (['jpeg90'], r'train\.distortions\[0\] must be a mapping')])
-def test_bad_training_distortions_are_option_errors(tmp_path, entries, match):
+def test_bad_training_distortions_are_option_errors(tmp_path, entries, match, tiny_train_options):
     path = tiny_train_options(tmp_path, distortions=entries)
     with pytest.raises(OptionError, match=match) as err:
         parse(path, is_train=True)
@@ -155,12 +154,12 @@ def test_bad_attack_names_are_option_errors(tmp_path):
 
 
 @pytest.mark.parametrize('name', ['jpeg90', 'gaussian2', 'resize0.5', 'cropout80', 'brightness10'])
-def test_a_few_training_steps_with_each_distortion_lower_the_loss(tmp_path, name):
+def test_a_few_training_steps_with_each_distortion_lower_the_loss(tmp_path, name, tiny_train_options):
     opt = parse(tiny_train_options(tmp_path, distortions=[{'name': name, 'p': 1.0}]), is_train=True)
     opt['datasets']['train']['GT_size'] = 16
     random.seed(0)
     torch.manual_seed(0)
-    model = create_model(opt, torch.device('cpu'))
+    model = InvMIHNetTrainer(opt, torch.device('cpu'))
     batch = next(iter(create_dataloader(create_dataset(opt['datasets']['train']), opt['datasets']['train'],
                                         opt['num_images'], seed=0)))
     losses = [model.optimize_parameters(batch['GT'], batch['LQ'])['total'] for _ in range(6)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import create_model
+from inference.stego_model import StegoModel
 from models.losses import InvMIHNetLoss
 from options import parse
-from tests.golden_cases import CASES, load_case, option_file_for
+from benchmarks.golden_cases import CASES
 
 
 def _assert_quantized_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -24,11 +24,11 @@ def _assert_recovered_close(actual: torch.Tensor, expected: torch.Tensor) -> Non
 
 
 @pytest.fixture(scope='module', params=CASES, ids=lambda n: f'{n}images')
-def golden(request, tmp_path_factory):
+def golden(request, tmp_path_factory, golden_case, golden_option_file):
     n = request.param
-    ref = load_case(n)
-    opt = parse(option_file_for(n, tmp_path_factory.mktemp(f'golden{n}')), is_train=False)
-    model = create_model(opt, torch.device('cpu'))
+    ref = golden_case(n)
+    opt = parse(golden_option_file(n, tmp_path_factory.mktemp(f'golden{n}')), is_train=False)
+    model = StegoModel.from_options(opt, torch.device('cpu'))
     return ref, model
 
 

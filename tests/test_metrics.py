@@ -197,10 +197,15 @@ def test_metric_table_missing_values_all_infinite_and_reserved(tmp_path: Path) -
 
 def test_hide_reveal_psnrs_measure_the_8bit_images() -> None:
     """The benchmarks' tensor PSNRs are the metrics' PSNR of the 8-bit images: stego vs cover, secrets averaged."""
+    from types import SimpleNamespace
+
     import torch
 
-    from data.image_io import to_uint8
-    from utils.evaluation import hide_reveal_psnrs
+    from inference.round_trip import RoundTrip
+    from utils.image_io import to_uint8
+
+    def hide_reveal_psnrs(images, stego, recovered):
+        return RoundTrip.of(images[:1], images[1:], SimpleNamespace(stego=stego), torch.stack(recovered)).psnr_metrics()
 
     g = torch.Generator().manual_seed(0)
     images = torch.rand(3, 3, 16, 16, generator=g)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
 from models.modules.coupling import IIHCouplingBlock, IIRCouplingBlock
 from models.modules.downsampling import ConvDownsampling, DownsampleH, HaarDownsampling
 from models.modules.hiding_net import HidingNet
@@ -129,7 +130,7 @@ def test_quantization_rounds_and_passes_gradient():
 
 
 def test_full_model_hides_and_reveals_with_shapes():
-    net = _randomise(NetworkConfig(3, 2, (1,), use_conv_downsampling=True, iih_block_num=2).build())
+    net = _randomise(InvMIHNet(NetworkConfig(3, 2, (1,), use_conv_downsampling=True, iih_block_num=2)))
     images = torch.rand(7, 3, 24, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         hidden = net.hide(images[:1], images[1:])

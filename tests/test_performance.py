@@ -11,14 +11,15 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from models import create_model
+from inference.stego_model import StegoModel
+from models.trainer import InvMIHNetTrainer
 from models.compile import compile_subnets
 from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
 from models.losses import InvMIHNetLoss
 from models.modules.dense_subnet import set_memory_format
 from models.precision import set_subnet_precision, subnet_dtype
 from options import OptionError, parse
-from tests.train_helpers import tiny_train_options
 
 # 8-image grid: IIR runs [1, 1] around a learnable DownsampleH, so a memory mode meets two coupling runs.
 CONFIG = NetworkConfig(scale_h=4, scale_w=2, iir_block_num=(1, 1), iih_block_num=2)
@@ -52,7 +53,7 @@ def bf16_roundtrip_bounds(module: torch.nn.Module) -> tuple[float, float]:
 
 def _network(config: NetworkConfig = CONFIG, seed: int = 0):
     torch.manual_seed(seed)
-    net = config.build()
+    net = InvMIHNet(config)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in net.named_parameters():
@@ -208,7 +209,7 @@ def test_compile_falls_back_with_a_message(monkeypatch, caplog):
     assert 'train.compile: torch.compile is unavailable' in caplog.text and 'no C++ compiler' in caplog.text
 
 
-def _train_file(tmp_path, **train):
+def _train_file(tiny_train_options, tmp_path, **train):
     return tiny_train_options(tmp_path, **train)
 
 
@@ -217,19 +218,19 @@ def _train_file(tmp_path, **train):
     ('memory_saving', 'lots', r'train\.memory_saving must be one of'),
     ('compile', 'yes', r'train\.compile must be bool'),
 ])
-def test_train_options_are_validated(tmp_path, key, value, match):
+def test_train_options_are_validated(tmp_path, key, value, match, tiny_train_options):
     with pytest.raises(OptionError, match=match):
-        parse(_train_file(tmp_path, **{key: value}), is_train=True)
+        parse(_train_file(tiny_train_options, tmp_path, **{key: value}), is_train=True)
 
 
-def test_fp16_on_the_cpu_is_an_option_error(tmp_path):
-    path = _train_file(tmp_path, precision='fp16')
+def test_fp16_on_the_cpu_is_an_option_error(tmp_path, tiny_train_options):
+    path = _train_file(tiny_train_options, tmp_path, precision='fp16')
     with pytest.raises(ValueError, match=r'tiny\.yml: train\.precision: fp16 runs only on CUDA'):
-        create_model(parse(path, is_train=True), torch.device('cpu'))
+        InvMIHNetTrainer(parse(path, is_train=True), torch.device('cpu'))
 
 
-def test_sets_per_batch_is_validated_and_sizes_the_loader(tmp_path):
-    path = _train_file(tmp_path)
+def test_sets_per_batch_is_validated_and_sizes_the_loader(tmp_path, tiny_train_options):
+    path = _train_file(tiny_train_options, tmp_path)
     opt = yaml.safe_load(path.read_text())
     opt['datasets']['train']['sets_per_batch'] = 0
     path.write_text(yaml.safe_dump(opt))
@@ -242,16 +243,17 @@ def test_sets_per_batch_is_validated_and_sizes_the_loader(tmp_path):
     loader = create_dataloader(create_dataset(parsed['datasets']['train']), parsed['datasets']['train'], 4, seed=0)
     batch = next(iter(loader))
     assert batch['GT'].shape[0] == 10
-    model = create_model(parsed, torch.device('cpu'))
+    model = InvMIHNetTrainer(parsed, torch.device('cpu'))
     losses = model.optimize_parameters(batch['GT'], batch['LQ'])
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
 
 
-def test_precision_and_memory_options_reach_the_networks(tmp_path):
-    model = create_model(parse(_train_file(tmp_path / 'a', precision='bf16'), is_train=True), torch.device('cpu'))
+def test_precision_and_memory_options_reach_the_networks(tmp_path, tiny_train_options):
+    parsed = parse(_train_file(tiny_train_options, tmp_path / 'a', precision='bf16'), is_train=True)
+    model = InvMIHNetTrainer(parsed, torch.device('cpu'))
     assert {m.subnet_dtype for m in model.net.modules() if hasattr(m, 'subnet_dtype')} == {torch.bfloat16}
-    parsed = parse(_train_file(tmp_path / 'b', memory_saving='invertible'), is_train=True)
-    model = create_model(parsed, torch.device('cpu'))
+    parsed = parse(_train_file(tiny_train_options, tmp_path / 'b', memory_saving='invertible'), is_train=True)
+    model = InvMIHNetTrainer(parsed, torch.device('cpu'))
     assert model.net.iir.memory_saving == model.net.iih.memory_saving == 'invertible'
     images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
@@ -260,14 +262,16 @@ def test_precision_and_memory_options_reach_the_networks(tmp_path):
 
 @needs_cuda
 @pytest.mark.parametrize('precision', ['fp32', 'bf16', 'fp16'])
-def test_cuda_training_step_and_inference(tmp_path, precision):
-    parsed = parse(_train_file(tmp_path, precision=precision, memory_saving='invertible'), is_train=True)
-    model = create_model(parsed, torch.device('cuda'))
+def test_cuda_training_step_and_inference(tmp_path, precision, tiny_train_options):
+    parsed = parse(_train_file(tiny_train_options, tmp_path, precision=precision, memory_saving='invertible'),
+                   is_train=True)
+    model = InvMIHNetTrainer(parsed, torch.device('cuda'))
     images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     losses = model.optimize_parameters(images, images[:, :, ::2, ::2])
     assert torch.isfinite(torch.tensor(losses['total']))
-    hidden = model.hide(images[:1], images[1:], chunk=3)
-    revealed = model.reveal(hidden.stego, generator=torch.Generator().manual_seed(1))
+    stego_model = StegoModel(model.net, model.device, precision=precision)
+    hidden = stego_model.hide(images[:1], images[1:], chunk=3)
+    revealed = stego_model.reveal(hidden.stego, generator=torch.Generator().manual_seed(1))
     assert hidden.stego.dtype == revealed.secrets.dtype == torch.float32
     assert torch.isfinite(revealed.secrets).all()
 
@@ -280,7 +284,7 @@ def test_test_chunk_is_validated(tmp_path):
     path = tmp_path / 'test.yml'
     path.write_text(yaml.safe_dump(opt))
     with pytest.raises(ValueError, match=r'test\.yml: test\.chunk must be a positive number'):
-        create_model(parse(path, is_train=False), torch.device('cpu'))
+        StegoModel.from_options(parse(path, is_train=False), torch.device('cpu'))
 
 
 def _trained_like_subnet_and_input() -> tuple[torch.nn.Module, torch.Tensor]:
@@ -335,7 +339,7 @@ def test_bf16_emulation_follows_real_bf16_subnets():
 def test_bf16_emulation_keeps_the_output_layer_in_fp32_unless_asked():
     """The emulation, as autocast: conv1-4 and the activations round to bf16, conv5 takes their bf16 features with
     the unrounded input and computes in fp32. With bf16_output (bf16_training.py --bf16-output, the arithmetic
-    before 2026-11-26) conv5 rounds too."""
+    before the output convolution moved to fp32) conv5 rounds too."""
     from benchmarks.bf16_training import emulate_bf16
 
     subnet, x = _trained_like_subnet_and_input()

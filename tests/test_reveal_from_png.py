@@ -5,15 +5,15 @@ import pytest
 import torch
 
 from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
 from models.modules.quantization import quantize
 from models.modules.wavelet import dwt
 from models.mosaic import to_tiles
 from options.options import OptionError, parse
-from tests.train_helpers import tiny_train_options
 
 
 def _net() -> torch.nn.Module:
-    net = NetworkConfig(2, 2, (1,), iih_block_num=2).build().double()
+    net = InvMIHNet(NetworkConfig(2, 2, (1,), iih_block_num=2)).double()
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in net.named_parameters():
@@ -74,7 +74,7 @@ def test_channel_reveals_from_the_dwt_of_the_quantized_image():
         net.channel(hidden, 'jpeg')
 
 
-def test_train_reveal_from_option(tmp_path):
+def test_train_reveal_from_option(tmp_path, tiny_train_options):
     opt = parse(tiny_train_options(tmp_path), is_train=True)
     assert opt['train']['reveal_from'] == 'png'
     bad = tiny_train_options(tmp_path / 'bad', reveal_from='jpg')

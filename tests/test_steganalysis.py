@@ -13,6 +13,7 @@ import yaml
 import steganalysis
 from models.checkpoint import save_iih, save_iir
 from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
 from security.features import pixel_key, read_pixels
 from security.metrics import best_threshold, min_pe, roc_auc, roc_curve
 from security.pairs import choose_pairs, fold_assignment
@@ -66,7 +67,7 @@ def test_pairs_and_folds_are_seeded_and_split_by_cover():
 def _random_checkpoints(tmp_path: Path) -> tuple[Path, Path]:
     """A 1-block IIR / 1-block IIH network with random weights that visibly change the cover."""
     torch.manual_seed(0)
-    net = NetworkConfig(2, 2, (1,), False, 1, 3).build()
+    net = InvMIHNet(NetworkConfig(2, 2, (1,), False, 1, 3))
     with torch.no_grad():
         for param in net.parameters():
             param.add_(torch.randn_like(param) * 0.05)

@@ -12,10 +12,6 @@ import torch
 
 import test as test_script
 from options import parse
-from tests.golden_cases import load_case, option_file_for
-
-METRIC_KEYS = {'stego_psnr', 'stego_ssim', 'secret_psnr', 'secret_ssim', 'stego_psnr_y', 'secret_psnr_y',
-               'stego_mae', 'stego_rmse', 'secret_mae', 'secret_rmse'}
 
 
 def _write_pngs(images_u8: torch.Tensor, folder: Path) -> None:
@@ -29,10 +25,10 @@ def _read_png(path: Path) -> np.ndarray:
 
 
 @pytest.mark.parametrize('num_images', [4, 6])
-def test_float_path_reproduces_the_golden_stego(tmp_path, num_images):
-    ref = load_case(num_images)
+def test_float_path_reproduces_the_golden_stego(tmp_path, num_images, golden_case, golden_option_file, metric_keys):
+    ref = golden_case(num_images)
     _write_pngs((ref['images'] * 255).round().to(torch.uint8), tmp_path / 'photos')
-    opt_path = option_file_for(num_images, tmp_path, dataroot=tmp_path / 'photos',
+    opt_path = golden_option_file(num_images, tmp_path, dataroot=tmp_path / 'photos',
                                extra='test:\n  reveal_from: float\n  seed: 0\n')
     opt = parse(opt_path, is_train=False)
     means = test_script.run(opt)['DIV2K_valid_HR_1024']
@@ -44,7 +40,7 @@ def test_float_path_reproduces_the_golden_stego(tmp_path, num_images):
     diff = np.abs(stego - expected)
     assert diff.max() <= 1 and (diff > 0).mean() <= 0.001
     saved = json.loads((out / 'metrics.json').read_text())
-    assert METRIC_KEYS <= set(saved)
+    assert metric_keys <= set(saved)
     assert saved['stego_psnr'] == pytest.approx(means['stego_psnr'])
     csv_lines = (out / 'metrics.csv').read_text().strip().splitlines()
     assert len(csv_lines) == 2 and 'stego_psnr' in csv_lines[0]
@@ -53,12 +49,12 @@ def test_float_path_reproduces_the_golden_stego(tmp_path, num_images):
     assert saved['stego_psnr'] == pytest.approx(10 * np.log10(255 ** 2 / mse), rel=1e-6)
 
 
-def test_png_path_differs_from_float_only_slightly(tmp_path):
-    ref = load_case(4)
+def test_png_path_differs_from_float_only_slightly(tmp_path, golden_case, golden_option_file):
+    ref = golden_case(4)
     _write_pngs((ref['images'] * 255).round().to(torch.uint8), tmp_path / 'photos')
     results = {}
     for mode in ('png', 'float'):
-        opt_path = option_file_for(4, tmp_path / mode, dataroot=tmp_path / 'photos',
+        opt_path = golden_option_file(4, tmp_path / mode, dataroot=tmp_path / 'photos',
                                    extra=f'test:\n  reveal_from: {mode}\n  seed: 3\n')
         results[mode] = test_script.run(parse(opt_path, is_train=False))['DIV2K_valid_HR_1024']
     assert results['png']['stego_psnr'] == results['float']['stego_psnr']
@@ -66,14 +62,14 @@ def test_png_path_differs_from_float_only_slightly(tmp_path):
     assert abs(results['png']['secret_psnr'] - results['float']['secret_psnr']) < 3
 
 
-def test_mixed_sizes_error_and_center_crop(tmp_path):
+def test_mixed_sizes_error_and_center_crop(tmp_path, golden_option_file):
     photos = tmp_path / 'photos'
     photos.mkdir()
     rng = np.random.default_rng(0)
     for i in range(5):
         size = (72, 80) if i % 2 else (64, 64)
         cv2.imwrite(str(photos / f'p{i}.png'), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
-    opt_path = option_file_for(4, tmp_path, dataroot=photos)
+    opt_path = golden_option_file(4, tmp_path, dataroot=photos)
     with pytest.raises(ValueError, match='same size'):
         test_script.run(parse(opt_path, is_train=False))
     opt_path.write_text(opt_path.read_text() + 'test:\n  center_crop: 64\n  save_images: false\n')
@@ -81,15 +77,15 @@ def test_mixed_sizes_error_and_center_crop(tmp_path):
     assert np.isfinite(means['secret_psnr'])
 
 
-def test_cli_reports_errors_without_traceback(tmp_path):
-    opt_path = option_file_for(4, tmp_path, dataroot=tmp_path / 'missing')
+def test_cli_reports_errors_without_traceback(tmp_path, golden_option_file):
+    opt_path = golden_option_file(4, tmp_path, dataroot=tmp_path / 'missing')
     with pytest.raises(SystemExit, match=r'error: .*datasets\.test_1\.dataroot_GT'):
         test_script.main(['-opt', str(opt_path)])
     assert not (tmp_path / 'results').exists()
 
 
-def test_missing_checkpoint_leaves_nothing_behind_and_says_where_to_get_it(tmp_path):
-    opt_path = option_file_for(4, tmp_path, dataroot=tmp_path / 'photos')
+def test_missing_checkpoint_leaves_nothing_behind_and_says_where_to_get_it(tmp_path, golden_option_file):
+    opt_path = golden_option_file(4, tmp_path, dataroot=tmp_path / 'photos')
     opt_path.write_text(opt_path.read_text().replace('IIR_4images_golden.pth', 'IIR_4images.pth'))
     with pytest.raises(SystemExit, match=r'IIR checkpoint .*IIR_4images.pth does not exist .*Google Drive.*'
                                          r'README.md.*drive.google.com'):

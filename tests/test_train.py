@@ -14,17 +14,17 @@ import torch
 
 import train
 from data import create_dataloader, create_dataset
-from models import create_model
-from models.invmihnet_model import NonFiniteLossError
+from inference.stego_model import StegoModel
+from models.trainer import InvMIHNetTrainer
+from models.trainer import NonFiniteLossError
 from options import parse
-from tests.train_helpers import REPO, tiny_grid_options, tiny_train_options
-from utils.evaluation import evaluate_batch
+from inference.evaluation import evaluate_batch
 
 
 def _perturbed_model(opt: dict):
     """A model away from its identity initialisation, so that every parameter has a gradient."""
     torch.manual_seed(0)
-    model = create_model(opt, torch.device('cpu'))
+    model = InvMIHNetTrainer(opt, torch.device('cpu'))
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in model.net.parameters():
@@ -39,9 +39,9 @@ def _batch(opt: dict):
     return next(iter(create_dataloader(ds, opt['datasets']['train'], opt['num_images'], seed=0)))
 
 
-def test_every_trainable_parameter_has_exactly_one_optimizer(tmp_path):
+def test_every_trainable_parameter_has_exactly_one_optimizer(tmp_path, tiny_train_options):
     opt = parse(tiny_train_options(tmp_path), is_train=True)
-    model = create_model(opt, torch.device('cpu'))
+    model = InvMIHNetTrainer(opt, torch.device('cpu'))
     owned = [id(p) for o in model.optimizers for group in o.param_groups for p in group['params']]
     trainable = [id(p) for p in model.net.parameters() if p.requires_grad]
     assert sorted(owned) == sorted(trainable) and len(set(owned)) == len(owned)
@@ -49,7 +49,7 @@ def test_every_trainable_parameter_has_exactly_one_optimizer(tmp_path):
                                                            for p in g['params']}
 
 
-def test_one_step_changes_every_parameter_of_both_networks(tmp_path):
+def test_one_step_changes_every_parameter_of_both_networks(tmp_path, tiny_train_options):
     opt = parse(tiny_train_options(tmp_path), is_train=True)
     model = _perturbed_model(opt)
     batch = _batch(opt)
@@ -60,7 +60,7 @@ def test_one_step_changes_every_parameter_of_both_networks(tmp_path):
     assert any(k.startswith('iih.') for k in before) and any(k.startswith('iir.') for k in before)
 
 
-def test_trained_8image_model_stays_exactly_invertible(tmp_path):
+def test_trained_8image_model_stays_exactly_invertible(tmp_path, tiny_grid_options):
     """downsampleH's filters stay fixed (its published reverse is exact only there) while training at a high
     learning rate moves everything else: the IIR round trip is exact to float64 precision."""
     opt = parse(tiny_grid_options(tmp_path, '8images', lr_G=1e-2, lr_H=1e-2), is_train=True)
@@ -80,7 +80,7 @@ def test_trained_8image_model_stays_exactly_invertible(tmp_path):
 
 
 @pytest.mark.parametrize('grid', ['4images', '8images', '6images'])
-def test_single_pass_gradients_equal_two_pass(tmp_path, grid):
+def test_single_pass_gradients_equal_two_pass(tmp_path, grid, repo, tiny_train_options):
     grads = []
     for two_pass in (True, False):
         path = tiny_train_options(tmp_path, name=f'g{two_pass}')
@@ -88,7 +88,7 @@ def test_single_pass_gradients_equal_two_pass(tmp_path, grid):
         if grid != '4images':
             import yaml
             opt = yaml.safe_load(text)
-            src = yaml.safe_load((REPO / f'options/train/train_InvMIHNet_{grid}.yml').read_text())
+            src = yaml.safe_load((repo / f'options/train/train_InvMIHNet_{grid}.yml').read_text())
             opt.update(scale_H=src['scale_H'], scale_W=src['scale_W'])
             opt['network_G'] = src['network_G']
             opt['network_G']['block_num'] = [1] * len(src['network_G']['block_num'])
@@ -108,12 +108,12 @@ def test_single_pass_gradients_equal_two_pass(tmp_path, grid):
 
 
 def _weights(models_dir: Path, label) -> dict[str, torch.Tensor]:
-    iir = torch.load(models_dir / f'IIR_{label}.pth', weights_only=True)
-    iih = torch.load(models_dir / f'IIH_{label}.pth', weights_only=True)['net']
+    iir = torch.load(models_dir / str(label) / 'IIR.pth', weights_only=True)
+    iih = torch.load(models_dir / str(label) / 'IIH.pth', weights_only=True)['net']
     return {**{f'iir.{k}': v for k, v in iir.items()}, **{f'iih.{k}': v for k, v in iih.items()}}
 
 
-def test_stop_and_resume_is_bit_identical(tmp_path):
+def test_stop_and_resume_is_bit_identical(tmp_path, tiny_train_options):
     full = parse(tiny_train_options(tmp_path / 'full', niter=8, save_freq=4), is_train=True)
     train.train(full)
     part = parse(tiny_train_options(tmp_path / 'part', niter=4, save_freq=4), is_train=True)
@@ -135,27 +135,27 @@ def test_stop_and_resume_is_bit_identical(tmp_path):
     assert 'Resumed from' in log
 
 
-def test_new_run_moves_old_experiment_aside(tmp_path):
+def test_new_run_moves_old_experiment_aside(tmp_path, tiny_train_options):
     path = tiny_train_options(tmp_path, niter=1, save_freq=1)
     train.train(parse(path, is_train=True))
     train.train(parse(path, is_train=True))
     archived = list((tmp_path / 'experiments').glob('tiny_archived_*'))
-    assert len(archived) == 1 and (archived[0] / 'models' / 'IIR_1.pth').is_file()
+    assert len(archived) == 1 and (archived[0] / 'models' / '1' / 'IIR.pth').is_file()
 
 
-def test_checkpoints_are_in_released_format_and_load_in_test(tmp_path):
+def test_checkpoints_are_in_released_format_and_load_in_test(tmp_path, tiny_train_options):
     path = tiny_train_options(tmp_path, niter=2, save_freq=2)
     opt = parse(path, is_train=True)
     train.train(opt)
     models = Path(opt['path']['models'])
-    assert set(torch.load(models / 'IIH_2.pth', weights_only=True)) == {'net'}
-    assert 'operations.1.F.conv1.weight' in torch.load(models / 'IIR_2.pth', weights_only=True)
+    assert set(torch.load(models / '2' / 'IIH.pth', weights_only=True)) == {'net'}
+    assert 'operations.1.F.conv1.weight' in torch.load(models / '2' / 'IIR.pth', weights_only=True)
     state = torch.load(Path(opt['path']['training_state']) / '2.state', weights_only=True)
     assert {'epoch', 'iter', 'optimizers', 'schedulers', 'rng'} <= set(state)
     assert len(state['optimizers']) == 2 and len(state['schedulers']) == 2
 
 
-def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch, tiny_train_options):
     path = tiny_train_options(tmp_path, niter=4, save_freq=2)
     opt = parse(path, is_train=True)
     real = __import__('models.losses', fromlist=['InvMIHNetLoss']).InvMIHNetLoss.__call__
@@ -175,12 +175,12 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     log = (Path(opt['path']['experiments_root']) / 'train_tiny.log').read_text()
     assert 'Stopped at iteration 3:' in log
     models = Path(opt['path']['models'])
-    assert (models / 'IIR_2.pth').is_file() and not (models / 'IIR_latest.pth').exists()
-    assert torch.load(models / 'IIH_2.pth', weights_only=True)['net']
+    assert (models / '2' / 'IIR.pth').is_file() and not (models / 'latest').exists()
+    assert torch.load(models / '2' / 'IIH.pth', weights_only=True)['net']
 
 
 @pytest.mark.slow
-def test_short_run_learns_to_hide(tmp_path):
+def test_short_run_learns_to_hide(tmp_path, tiny_train_options):
     """Tens of iterations on real photographs lower the loss and raise the recovered-secret PSNR."""
     path = tiny_train_options(tmp_path, niter=60, save_freq=1000, lr_G=1e-3, lr_H=1e-3)
     opt = parse(path, is_train=True)
@@ -189,10 +189,11 @@ def test_short_run_learns_to_hide(tmp_path):
     images = next(iter(val))['GT'][:, :, :64, :64]
 
     def secret_psnr(model) -> float:
-        return evaluate_batch(model, images, generator=torch.Generator().manual_seed(0)).metrics['secret_psnr']
+        return evaluate_batch(StegoModel(model.net), images,
+                              generator=torch.Generator().manual_seed(0)).metrics['secret_psnr']
 
     torch.manual_seed(10)
-    before = secret_psnr(create_model(opt, torch.device('cpu')))
+    before = secret_psnr(InvMIHNetTrainer(opt, torch.device('cpu')))
     model = train.train(opt)
     after = secret_psnr(model)
     log = (Path(opt['path']['experiments_root']) / 'train_tiny.log').read_text()
@@ -202,22 +203,23 @@ def test_short_run_learns_to_hide(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
+def test_two_process_gloo_run_keeps_ranks_identical(tmp_path, repo, tiny_train_options):
     path = tiny_train_options(tmp_path, niter=3, save_freq=3)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO), 'GLOO_SOCKET_IFNAME': 'lo'}
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(repo), 'GLOO_SOCKET_IFNAME': 'lo'}
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                             '--master_addr=127.0.0.1', f'--master_port={port}', str(REPO / 'train.py'), '-opt', str(path),
-                             '--launcher', 'pytorch'], cwd=REPO, env=env, capture_output=True, text=True,
+                             '--master_addr=127.0.0.1', f'--master_port={port}', str(repo / 'train.py'),
+                             '-opt', str(path),
+                             '--launcher', 'pytorch'], cwd=repo, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'Weights identical on all 2 ranks' in result.stderr
-    assert (tmp_path / 'experiments' / 'tiny' / 'models' / 'IIR_3.pth').is_file()
+    assert (tmp_path / 'experiments' / 'tiny' / 'models' / '3' / 'IIR.pth').is_file()
 
 
-def test_validation_logging_and_tensorboard(tmp_path):
+def test_validation_logging_and_tensorboard(tmp_path, tiny_train_options):
     path = tiny_train_options(tmp_path, niter=2, save_freq=2, val_freq=2)
     path.write_text(path.read_text().replace('use_tb_logger: false', 'use_tb_logger: true'))
     opt = parse(path, is_train=True)
@@ -231,7 +233,7 @@ def test_validation_logging_and_tensorboard(tmp_path):
     assert list(exp.glob('options_*.yml'))
 
 
-def test_damaged_training_state_is_reported(tmp_path):
+def test_damaged_training_state_is_reported(tmp_path, tiny_train_options):
     path = tiny_train_options(tmp_path, niter=1, save_freq=1)
     bad = tmp_path / 'broken.state'
     bad.write_bytes(b'\x00garbage')
@@ -240,12 +242,12 @@ def test_damaged_training_state_is_reported(tmp_path):
         train.main(['-opt', str(path)])
 
 
-def test_bad_dataroot_stops_before_touching_the_experiment(tmp_path):
+def test_bad_dataroot_stops_before_touching_the_experiment(tmp_path, repo, tiny_train_options):
     path = tiny_train_options(tmp_path, niter=1, save_freq=1)
     train.train(parse(path, is_train=True))
-    path.write_text(path.read_text().replace(str(REPO / 'datasets' / 'kodak_demo' / 'train'),
+    path.write_text(path.read_text().replace(str(repo / 'datasets' / 'kodak_demo' / 'train'),
                                              str(tmp_path / 'nowhere')))
     with pytest.raises(SystemExit, match=r'error: datasets\.train\.dataroot_GT: .*nowhere'):
         train.main(['-opt', str(path)])
     assert not list((tmp_path / 'experiments').glob('tiny_archived_*'))
-    assert (tmp_path / 'experiments' / 'tiny' / 'models' / 'IIR_1.pth').is_file()
+    assert (tmp_path / 'experiments' / 'tiny' / 'models' / '1' / 'IIR.pth').is_file()

@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data.image_io import to_uint8
+from utils.image_io import to_uint8
 from models.config import NetworkConfig
-from models.invmihnet_model import InvMIHNetModel
+from inference.stego_model import StegoModel
 from stego import RevealResult, StegoError, default_key_path, hide_images, reveal_image, save_stego, write_secrets
 from stego.cover import apply_cover_plan, plan_cover
 from stego.images import declared_size, load_rgb
@@ -99,7 +99,7 @@ def hide_report(metrics: dict[str, float], messages: Sequence[str], names: Seque
     return '\n'.join(lines)
 
 
-def hide(model: InvMIHNetModel, cover: str | os.PathLike, secrets: Sequence[str | os.PathLike], mode: str,
+def hide(model: StegoModel, cover: str | os.PathLike, secrets: Sequence[str | os.PathLike], mode: str,
          work_root: str | os.PathLike, max_pixels: int) -> HideOutcome:
     """Hide the uploaded secrets in the uploaded cover; write ``stego.png`` and ``stego.key.json``.
 
@@ -126,7 +126,7 @@ def reveal_report(result: RevealResult) -> str:
     return '\n'.join(lines)
 
 
-def reveal(model: InvMIHNetModel, stego: str | os.PathLike, key: str | os.PathLike | None,
+def reveal(model: StegoModel, stego: str | os.PathLike, key: str | os.PathLike | None,
            work_root: str | os.PathLike, max_pixels: int) -> RevealOutcome:
     """Reveal the secrets of an uploaded stego PNG (with its key file, if given); write them and a zip.
 

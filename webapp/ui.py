@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from models.invmihnet_model import InvMIHNetModel
+from inference.stego_model import StegoModel
 from stego import StegoError
 from webapp import actions
 
@@ -26,7 +26,7 @@ def page_error(err: StegoError, uploads: Sequence[str | os.PathLike | None], tit
     return gr.Error(html.escape(actions.readable(err, uploads)), duration=None, title=title, print_exception=False)
 
 
-def build_app(model: InvMIHNetModel, opt_path: str | os.PathLike, work_root: str | os.PathLike,
+def build_app(model: StegoModel, opt_path: str | os.PathLike, work_root: str | os.PathLike,
               max_pixels: int) -> gr.Blocks:
     """The two-tab Gradio app for ``model``; results go to folders under ``work_root``."""
     config = model.network_config

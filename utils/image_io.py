@@ -1,4 +1,4 @@
-"""Image files: listing, decoding to float RGB, 8-bit conversion and atomic PNG writing."""
+"""Image files: listing, decoding to float RGB, 8-bit conversion, the HWC <-> CHW layout and atomic PNG writing."""
 
 from __future__ import annotations
 
@@ -89,6 +89,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return decode_image_bytes(buf, path)
 
 
+def hwc_to_chw(image: np.ndarray) -> torch.Tensor:
+    """An HWC image array -> a CHW float32 tensor: uint8 levels divided by 255, float values as they are."""
+    tensor = torch.from_numpy(np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1)))
+    return tensor.float().div(255.0) if tensor.dtype == torch.uint8 else tensor.float()
+
+
+def chw_to_hwc(tensor: torch.Tensor) -> np.ndarray:
+    """A CHW tensor -> an HWC float32 array clamped to [0, 1], on the CPU."""
+    return tensor.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float32)
+
+
 def to_uint8(img: np.ndarray | torch.Tensor) -> np.ndarray:
     """Float image in [0, 1] -> HWC uint8, as ``round(clamp(x, 0, 1) * 255)``.
 
@@ -115,6 +126,21 @@ def to_uint8(img: np.ndarray | torch.Tensor) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"to_uint8 expects a floating-point or uint8 array, got {array.dtype}")
     return np.ascontiguousarray(np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8))
+
+
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an HWC float image, axis by axis: cv2 INTER_AREA where an axis shrinks, INTER_CUBIC where it
+    grows; the result is clipped to [0, 1]."""
+    out = image
+    if out.shape[0] != height:
+        interp = cv2.INTER_AREA if height < out.shape[0] else cv2.INTER_CUBIC
+        out = cv2.resize(out, (out.shape[1], height), interpolation=interp)
+    if out.shape[1] != width:
+        interp = cv2.INTER_AREA if width < out.shape[1] else cv2.INTER_CUBIC
+        out = cv2.resize(out, (width, out.shape[0]), interpolation=interp)
+    if out.ndim == 2:
+        out = out[:, :, None]
+    return np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
 
 
 def save_image(img: np.ndarray | torch.Tensor, path: str | os.PathLike) -> None:

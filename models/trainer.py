@@ -1,32 +1,30 @@
-"""The InvMIHNet model object: owns both networks, their optimizers, schedulers and losses (BasicSR style).
+"""The InvMIHNet trainer: both networks in training, their optimizers, schedulers, losses and checkpoints.
 
-``train.py`` owns the loop and calls :meth:`optimize_parameters`; ``test.py``, ``hide.py`` and ``reveal.py`` use
-:meth:`hide` and :meth:`reveal`.
+``train.py`` owns the loop and calls :meth:`InvMIHNetTrainer.optimize_parameters`; hiding and revealing, in
+validation as everywhere else, go through :class:`inference.stego_model.StegoModel` over the trainer's network.
 """
 from __future__ import annotations
 
 import logging
 import math
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as torch_dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
-from models.checkpoint import (CheckpointError, atomic_save, load_state, read_iih_state, read_iir_state,
-                               save_iih, save_iir)
+from models.checkpoint import load_checkpoints
 from models.compile import compile_subnets
 from models.config import NetworkConfig
 from models.distortions import TrainingDistortions, parse_training_distortions
-from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
+from models.invmihnet import InvMIHNet
 from models.losses import RESCALING_TERMS, InvMIHNetLoss
 from models.lr_scheduler import build_scheduler
-from models.modules.memory_saving import MEMORY_SAVING_MODES
+from models.model_folder import current_commit, training_record, write_model_folder
 from models.precision import grad_scaler, set_subnet_precision, subnet_dtype
+from models.training_state import restore_training_state, write_training_state
 
 logger = logging.getLogger('invmihnet')
 
@@ -35,29 +33,8 @@ class NonFiniteLossError(RuntimeError):
     """A training loss became NaN or infinite."""
 
 
-def rng_states() -> dict[str, Any]:
-    """Every random state that drives training: Python, NumPy, Torch CPU and all CUDA devices (as types that
-    ``torch.load(weights_only=True)`` accepts)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {'python': random.getstate(), 'torch': torch.get_rng_state(),
-              'numpy': (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
-    if torch.cuda.is_available():
-        states['cuda'] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict[str, Any]) -> None:
-    """Restore what :func:`rng_states` captured."""
-    random.setstate(states['python'])
-    name, keys, pos, has_gauss, cached = states['numpy']
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(states['torch'])
-    if 'cuda' in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states['cuda'])
-
-
-class InvMIHNetModel:
-    """Both networks on ``device``, plus optimizers, schedulers and losses when ``opt['is_train']``."""
+class InvMIHNetTrainer:
+    """Both networks on ``device`` in training mode, with their optimizers, schedulers and losses."""
 
     def __init__(self, opt: dict, device: torch.device, dist: bool = False) -> None:
         self.opt = opt
@@ -65,25 +42,17 @@ class InvMIHNetModel:
         self.dist = dist
         self.network_config = NetworkConfig.from_options(opt)
         self.config = self.network_config.describe()
-        self.net: InvMIHNet = self.network_config.build().to(device)
+        self.net = InvMIHNet(self.network_config).to(device)
         self.load_pretrained()
-        self.is_train = opt['is_train']
-        self.chunk: int | None = None
-        if not self.is_train:
-            self.net.eval()
-            test_opt = opt['test']
-            self.set_inference(test_opt['precision'], test_opt['chunk'], test_opt['compile'], key='test')
-            return
         train_opt = opt['train']
         self.train_opt = train_opt
         self.net.train()
-        self.set_inference(train_opt['precision'], None, train_opt['compile'], key='train')
+        source = opt.get('source', 'options')
+        set_subnet_precision(self.net, subnet_dtype(train_opt['precision'], device, key=f'{source}: train.precision'))
+        if train_opt['compile']:
+            compile_subnets(self.net, device, key='train.compile')
         self.scaler = grad_scaler(train_opt['precision'], device)
-        mode = train_opt['memory_saving']
-        if mode not in MEMORY_SAVING_MODES:
-            raise ValueError(f'{opt.get("source", "options")}: train.memory_saving must be one of '
-                             f'{list(MEMORY_SAVING_MODES)}, got {mode!r}')
-        self.net.iir.memory_saving = self.net.iih.memory_saving = mode
+        self.net.iir.memory_saving = self.net.iih.memory_saving = train_opt['memory_saving']
         self.net_train: nn.Module = self.net
         if dist:
             ids = [device.index] if device.type == 'cuda' else None
@@ -104,68 +73,32 @@ class InvMIHNetModel:
         self.optimizers = [o for o in (self.optimizer_G, self.optimizer_H) if o is not None]
         self.schedulers = [build_scheduler(opt_, train_opt) for opt_ in self.optimizers]
 
-    def set_inference(self, precision: str = 'fp32', chunk: int | None = None, compile: bool = False,
-                      key: str = 'test') -> None:
-        """Precision of the subnets ('fp32', 'bf16', 'fp16' on CUDA), the chunk size of :meth:`hide` and
-        :meth:`reveal` (secrets / tiles per network call; None: all at once) and torch.compile of the subnets.
-
-        Errors name ``<option file>: <key>.precision`` / ``<key>.chunk``.
-        """
-        source = self.opt.get('source', 'options')
-        set_subnet_precision(self.net, subnet_dtype(precision, self.device, key=f'{source}: {key}.precision'))
-        if chunk is not None and chunk < 1:
-            raise ValueError(f'{source}: {key}.chunk must be a positive number of images or null, got {chunk}')
-        self.chunk = chunk
-        if compile:
-            compile_subnets(self.net, self.device, key=f'{key}.compile')
-
     # ---------------------------------------------------------------- loading and saving
     def load_pretrained(self) -> None:
         """Load ``path.pretrain_model_G`` (IIR) and ``path.pretrain_model_H`` (IIH) when set."""
         paths = self.opt['path']
-        strict = paths['strict_load']
-        if paths['pretrain_model_G']:
-            logger.info('Loading IIR from %s', paths['pretrain_model_G'])
-            load_state(self.net.iir, read_iir_state(paths['pretrain_model_G']), paths['pretrain_model_G'],
-                       self.config + ' (IIR)', strict)
-        if paths['pretrain_model_H']:
-            logger.info('Loading IIH from %s', paths['pretrain_model_H'])
-            load_state(self.net.iih, read_iih_state(paths['pretrain_model_H']), paths['pretrain_model_H'],
-                       self.config + ' (IIH)', strict)
+        load_checkpoints(self.net, paths['pretrain_model_G'], paths['pretrain_model_H'], self.config,
+                         paths['strict_load'])
 
-    def save(self, iter_label: int | str) -> tuple[Path, Path]:
-        """Write ``IIR_<iter>.pth`` and ``IIH_<iter>.pth`` (released formats) into ``path.models``."""
-        models = Path(self.opt['path']['models'])
-        iir_path, iih_path = models / f'IIR_{iter_label}.pth', models / f'IIH_{iter_label}.pth'
-        save_iir(self.net.iir, iir_path)
-        save_iih(self.net.iih, iih_path)
-        return iir_path, iih_path
+    def save(self, iter_label: int | str, iterations: int | None = None) -> Path:
+        """Write the model folder ``path.models/<iter_label>/`` (IIR.pth, IIH.pth, model.json; see
+        :mod:`models.model_folder`) after ``iterations`` steps (default: ``iter_label``, an iteration)."""
+        folder = Path(self.opt['path']['models']) / str(iter_label)
+        steps = iterations if iterations is not None else int(iter_label)
+        return write_model_folder(folder, self.net, self.opt['name'],
+                                  training_record(self.opt, steps, current_commit()))
 
     def save_training_state(self, epoch: int, current_step: int,
                             rng_ranks: list[dict[str, Any]] | None = None) -> Path:
-        """Write ``training_state/<iter>.state``: optimizers, schedulers, iteration, epoch and this process's
-        RNG states (``rng``); under distributed training also every rank's, in rank order (``rng_ranks``)."""
-        state = {'epoch': epoch, 'iter': current_step, 'config': self.config,
-                 'optimizers': [o.state_dict() for o in self.optimizers],
-                 'schedulers': [s.state_dict() for s in self.schedulers],
-                 'rng': rng_states()}
-        if rng_ranks is not None:
-            state['rng_ranks'] = rng_ranks
+        """Write ``training_state/<iter>.state`` (see :mod:`models.training_state`); under distributed training
+        with every rank's RNG states, in rank order (``rng_ranks``)."""
         path = Path(self.opt['path']['training_state']) / f'{current_step}.state'
-        atomic_save(state, path)
-        return path
+        return write_training_state(path, epoch, current_step, self.config, self.optimizers, self.schedulers,
+                                    rng_ranks)
 
     def resume_training(self, state: dict[str, Any]) -> None:
         """Restore optimizers and schedulers from a training state (RNG states are restored by the caller)."""
-        if state.get('config') not in (None, self.config):
-            raise CheckpointError(f'training state was written by {state["config"]}, not {self.config}')
-        if len(state['optimizers']) != len(self.optimizers):
-            raise CheckpointError(f'training state holds {len(state["optimizers"])} optimizers, expected '
-                                  f'{len(self.optimizers)} (one per network)')
-        for optimizer, saved in zip(self.optimizers, state['optimizers']):
-            optimizer.load_state_dict(saved)
-        for scheduler, saved in zip(self.schedulers, state['schedulers']):
-            scheduler.load_state_dict(saved)
+        restore_training_state(state, self.config, self.optimizers, self.schedulers)
 
     # ---------------------------------------------------------------- training
     def update_learning_rate(self, current_step: int, warmup_iter: int = -1) -> None:
@@ -255,32 +188,3 @@ class InvMIHNetModel:
         if self.scaler is not None:
             self.scaler.update()
         return values
-
-    # ---------------------------------------------------------------- inference
-    @torch.no_grad()
-    def hide(self, cover: torch.Tensor, secrets: torch.Tensor, chunk: int | None = None) -> HideOutput:
-        """Hide N secrets (N, 3, H, W) in a cover (1, 3, H, W); see :meth:`InvMIHNet.hide`. ``chunk`` defaults
-        to the one of :meth:`set_inference`."""
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            return self.net.hide(cover.to(self.device), secrets.to(self.device),
-                                 self.chunk if chunk is None else chunk)
-        finally:
-            self.net.train(was_training)
-
-    @torch.no_grad()
-    def reveal(self, stego: torch.Tensor, z_hiding: torch.Tensor | None = None,
-               z_rescaling: torch.Tensor | None = None, from_float: bool = False,
-               gaussian_scale: float = 1.0, generator: torch.Generator | None = None,
-               chunk: int | None = None) -> RevealOutput:
-        """Recover the secrets from a stego image; see :meth:`InvMIHNet.reveal`. ``chunk`` defaults to the one
-        of :meth:`set_inference`."""
-        was_training = self.net.training
-        self.net.eval()
-        to = (lambda t: None if t is None else t.to(self.device))
-        try:
-            return self.net.reveal(stego.to(self.device), to(z_hiding), to(z_rescaling), from_float,
-                                   gaussian_scale, generator, self.chunk if chunk is None else chunk)
-        finally:
-            self.net.train(was_training)

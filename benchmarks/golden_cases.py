@@ -1,4 +1,5 @@
-"""Reference cases of the published implementation (tests/data/golden_<N>images.pt) and their checkpoints.
+"""Reference cases of the published implementation (tests/data/golden_<N>images.pt) and their checkpoints, for the
+golden tests (through ``tests/conftest.py``) and ``benchmarks.check_precision``.
 
 Each case holds inputs, a recipe for non-trivial weights, noise recipes, and what the published code produced.
 The recipes are turned into checkpoint files in the released formats here.
@@ -11,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATA = Path(__file__).resolve().parent / 'data'
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / 'tests' / 'data'
 CASES = (4, 6, 8, 9, 16)
 
 
 def case_path(num_images: int) -> Path:
+    """The file of the reference case with N = ``num_images`` secrets."""
     return DATA / f'golden_{num_images}images.pt'
 
 
@@ -75,8 +78,7 @@ def option_file_for(num_images: int, ckpt_dir: Path, dataroot: Path | None = Non
     """A test option file for the case, derived from the shipped one, naming the written checkpoints."""
     import yaml
     iir_path, iih_path = write_checkpoints(num_images, ckpt_dir, module_prefix)
-    repo = Path(__file__).resolve().parents[1]
-    opt = yaml.safe_load((repo / 'options' / 'test' / f'test_InvMIHNet_{num_images}images.yml').read_text())
+    opt = yaml.safe_load((REPO / 'options' / 'test' / f'test_InvMIHNet_{num_images}images.yml').read_text())
     opt['gpu_ids'] = None
     opt['path'].update(pretrain_model_G=str(iir_path), pretrain_model_H=str(iih_path), root=str(ckpt_dir))
     if dataroot is not None:

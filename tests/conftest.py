@@ -1,0 +1,91 @@
+"""The tests' shared fixtures: the golden reference cases, the bundled photographs, small training option files
+(tiny networks, small crops) and the metric names the evaluation writes."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks import golden_cases
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTOS = REPO / 'datasets' / 'kodak_demo'
+
+
+def make_tiny_train_options(tmp_path: Path, name: str = 'tiny', niter: int = 6, save_freq: int = 3,
+                       val_freq: int = 1000, **train_overrides) -> Path:
+    """A 4-image training option file (IIR [1], IIH 2 blocks, 32 x 32 crops) writing under ``tmp_path``."""
+    opt = yaml.safe_load((REPO / 'options/train/train_InvMIHNet_4images_demo.yml').read_text())
+    opt['name'] = name
+    opt['gpu_ids'] = None
+    opt['datasets']['train'].update(dataroot_GT=str(PHOTOS / 'train'), GT_size=32)
+    opt['datasets']['val'].update(dataroot_GT=str(PHOTOS / 'test'), max_batches=1)
+    opt['network_G']['block_num'] = [1]
+    opt['network_H']['block_num'] = 2
+    opt['path']['root'] = str(tmp_path)
+    opt['train'].update(niter=niter, val_freq=val_freq, warmup_iter=-1, lr_steps=[4], **train_overrides)
+    opt['logger'].update(print_freq=1, save_checkpoint_freq=save_freq)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f'{name}.yml'
+    path.write_text(yaml.safe_dump(opt))
+    return path
+
+
+def make_tiny_grid_options(tmp_path: Path, grid: str, name: str = 'tiny', **train_overrides) -> Path:
+    """:func:`make_tiny_train_options` for another shipped grid ('8images', 'HiNet_1image', ...): its scale and IIR
+    levels (one block each), crops of 32 x 32."""
+    path = make_tiny_train_options(tmp_path, name=name, **train_overrides)
+    opt = yaml.safe_load(path.read_text())
+    prefix = 'train_HiNet' if grid.startswith('HiNet') else 'train_InvMIHNet'
+    src = yaml.safe_load((REPO / 'options' / 'train' / f'{prefix}_{grid.split("_")[-1]}.yml').read_text())
+    opt.update(scale_H=src['scale_H'], scale_W=src['scale_W'])
+    opt['network_G'] = src['network_G']
+    opt['network_G']['block_num'] = [1] * len(src['network_G']['block_num'])
+    path.write_text(yaml.safe_dump(opt))
+    return path
+
+
+@pytest.fixture(scope='session')
+def repo() -> Path:
+    """The repository's root folder."""
+    return REPO
+
+
+@pytest.fixture(scope='session')
+def photos() -> Path:
+    """The bundled Kodak crops: ``train/`` (14) and ``test/`` (10), 256 x 256."""
+    return PHOTOS
+
+
+@pytest.fixture(scope='session')
+def tiny_train_options() -> Callable[..., Path]:
+    """:func:`make_tiny_train_options`: ``tiny_train_options(tmp_path, name=..., niter=..., **train)``."""
+    return make_tiny_train_options
+
+
+@pytest.fixture(scope='session')
+def tiny_grid_options() -> Callable[..., Path]:
+    """:func:`make_tiny_grid_options`: ``tiny_grid_options(tmp_path, '8images', **train)``."""
+    return make_tiny_grid_options
+
+
+@pytest.fixture(scope='session')
+def golden_option_file() -> Callable[..., Path]:
+    """``golden_option_file(N, folder, dataroot=None, module_prefix=True, extra='')``: a test option file of the
+    golden case N naming its checkpoints, written under ``folder`` (see ``benchmarks.golden_cases``)."""
+    return golden_cases.option_file_for
+
+
+@pytest.fixture(scope='session')
+def golden_case() -> Callable[[int], dict]:
+    """``golden_case(N)``: the golden reference case N with its images and noise drawn."""
+    return golden_cases.load_case
+
+
+@pytest.fixture(scope='session')
+def metric_keys() -> set[str]:
+    """The mean metrics that test.py writes for every dataset (stego vs cover, recovered vs secret)."""
+    return {'stego_psnr', 'stego_ssim', 'secret_psnr', 'secret_ssim', 'stego_psnr_y', 'secret_psnr_y',
+            'stego_mae', 'stego_rmse', 'secret_mae', 'secret_rmse'}

@@ -1,0 +1,129 @@
+"""Model folders: the bundled ones load, train.py's writer round-trips, and a folder that disagrees with its
+model.json is one clear error."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import train
+from inference.stego_model import StegoModel
+from models.checkpoint import read_iih_state, read_iir_state
+from models.model_folder import MAX_JSON_BYTES, ModelFolderError, load_model_folder, read_model_info
+from options import parse
+from stego import ModelLoadError, load_model
+from stego.model import DEFAULT_MODEL
+
+BUNDLED = DEFAULT_MODEL.parent
+
+
+@pytest.mark.parametrize('name', ['InvMIHNet_4images_demo', 'InvMIHNet_4images_demo_robust'])
+def test_bundled_folders_match_their_option_files(name):
+    folder = StegoModel.from_pretrained(BUNDLED / name, 'cpu')
+    options = StegoModel.from_options(f'options/test/test_{name}.yml', 'cpu')
+    assert folder.network_config == options.network_config
+    for a, b in zip(folder.net.state_dict().values(), options.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert folder.trained_distortions == options.trained_distortions
+    assert folder.info.training.reveal_from == 'png' and folder.info.training.iterations == 1500
+
+
+def test_bundled_weights_keep_the_released_formats():
+    assert read_iir_state(DEFAULT_MODEL / 'IIR.pth') and read_iih_state(DEFAULT_MODEL / 'IIH.pth')
+    assert set(torch.load(DEFAULT_MODEL / 'IIH.pth', weights_only=True)) == {'net'}
+
+
+def test_train_writes_a_model_folder_per_checkpoint(tmp_path, tiny_train_options):
+    opt = parse(tiny_train_options(tmp_path, niter=2, save_freq=1), is_train=True)
+    trainer = train.train(opt)
+    models = tmp_path / 'experiments' / 'tiny' / 'models'
+    assert sorted(p.name for p in models.iterdir()) == ['1', '2', 'latest']
+    info = read_model_info(models / 'latest')
+    assert info.name == 'tiny' and info.config == trainer.network_config
+    assert info.training.iterations == 2 and info.training.reveal_from == opt['train']['reveal_from']
+    assert info.training.options == 'tiny.yml'
+    net, _ = load_model_folder(models / '2')
+    for key, value in trainer.net.state_dict().items():
+        assert torch.equal(net.state_dict()[key], value.cpu()), key
+
+
+def _copy(tmp_path):
+    folder = tmp_path / 'model'
+    shutil.copytree(DEFAULT_MODEL, folder)
+    return folder
+
+
+def test_missing_file_or_bad_json_is_one_clear_error(tmp_path):
+    folder = _copy(tmp_path)
+    (folder / 'IIH.pth').unlink()
+    with pytest.raises(ModelFolderError, match=r'IIH checkpoint .*IIH.pth does not exist'):
+        load_model_folder(folder)
+    (folder / 'model.json').write_text('{"format": "InvMIHNet-model", ')
+    with pytest.raises(ModelFolderError, match=r'model.json is not valid JSON'):
+        load_model_folder(folder)
+    (folder / 'model.json').write_bytes(b' ' * (MAX_JSON_BYTES + 1))
+    with pytest.raises(ModelFolderError, match=r'larger than'):
+        load_model_folder(folder)
+    (folder / 'model.json').unlink()
+    with pytest.raises(ModelLoadError, match=r'without model.json'):
+        load_model(folder)
+
+
+def test_config_or_weights_that_disagree_with_model_json_are_refused(tmp_path):
+    folder = _copy(tmp_path)
+    doc = json.loads((folder / 'model.json').read_text())
+    doc['config']['iih_block_num'] = 3
+    (folder / 'model.json').write_text(json.dumps(doc))
+    with pytest.raises(ModelFolderError, match=r'IIH block_num=3 of its model.json \(IIH\): 30 unexpected keys'):
+        load_model_folder(folder)
+    doc['config']['iih_block_num'] = 4
+    doc['weights']['iir_sha256'] = '0' * 64
+    (folder / 'model.json').write_text(json.dumps(doc))
+    with pytest.raises(ModelFolderError, match=r'IIR weights .* are not the ones model.json describes'):
+        load_model_folder(folder)
+    doc['format'] = 'something else'
+    (folder / 'model.json').write_text(json.dumps(doc))
+    with pytest.raises(ModelFolderError, match=r"format is 'something else'"):
+        load_model_folder(folder)
+
+
+def test_export_model_describes_checkpoints_in_place(tmp_path):
+    from scripts.export_model import export_model
+    folder = _copy(tmp_path)
+    (folder / 'model.json').unlink()
+    export_model('options/train/train_InvMIHNet_4images_demo.yml', folder / 'IIR.pth', folder / 'IIH.pth', folder,
+                 commit='0' * 40)
+    assert read_model_info(folder).training.commit == '0' * 40
+    assert read_model_info(folder).iir_sha256 == read_model_info(DEFAULT_MODEL).iir_sha256
+
+
+def _hide_args(photos, out, *extra):
+    test = photos / 'test'
+    return ['--cover', str(test / 'kodim15.png'), '--secrets', *(str(test / f'kodim{i}.png') for i in (16, 17, 18, 19)),
+            '--out', str(out), '--cpu', *extra]
+
+
+def test_the_key_names_the_model_folder_and_reveal_uses_it(tmp_path, photos):
+    import hide
+    import reveal
+    folder = tmp_path / 'robust'
+    shutil.copytree(BUNDLED / 'InvMIHNet_4images_demo_robust', folder)
+    hide.main(_hide_args(photos, tmp_path / 'stego.png', '--model', str(folder)))
+    key = json.loads((tmp_path / 'stego.key.json').read_text())
+    assert key['model'] == str(folder.resolve())
+    reveal.main(['--stego', str(tmp_path / 'stego.png'), '--key', str(tmp_path / 'stego.key.json'), '--out-dir',
+                 str(tmp_path / 'out'), '--cpu'])
+    assert len(list((tmp_path / 'out').glob('*.png'))) == 4
+    with pytest.raises(SystemExit, match='the loaded IIR and IIH weights are not the ones'):
+        reveal.main(['--stego', str(tmp_path / 'stego.png'), '--key', str(tmp_path / 'stego.key.json'),
+                     '--out-dir', str(tmp_path / 'out2'), '--cpu', '--model', str(DEFAULT_MODEL)])
+
+
+def test_an_option_file_key_has_no_model_field_and_checkpoints_need_opt(tmp_path, photos):
+    import hide
+    hide.main(_hide_args(photos, tmp_path / 'stego.png', '--opt', 'options/test/test_InvMIHNet_4images_demo.yml'))
+    assert 'model' not in json.loads((tmp_path / 'stego.key.json').read_text())
+    with pytest.raises(SystemExit, match=r'--iir / --iih replace the checkpoints of an option file'):
+        hide.main(_hide_args(photos, tmp_path / 'other.png', '--iir', str(DEFAULT_MODEL / 'IIR.pth')))
