@@ -17,7 +17,8 @@ One pair of short trainings differs by chance as well as by precision: ``--seed`
 another seed, and ``--jitter`` adds an fp32 training whose initial weights are multiplied by ``1 + 1e-6 N(0, 1)``,
 a perturbation far below bf16 rounding, to show how far chance alone moves the final PSNR. Each training runs in
 its own process, under ``--out`` (a temporary folder by default, removed afterwards). ``--bf16-output`` emulates
-the arithmetic bf16 subnets had before their output convolution moved to fp32, for comparison.
+the arithmetic bf16 subnets had before their output convolution moved to fp32, for comparison. The table is also
+written as a results file (utils/results.py), ``--results``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from models.modules.coupling import AffineCouplingBlock  # noqa: E402
 from models.modules.dense_subnet import DenseSubnet  # noqa: E402
 from options import experiment_paths, parse  # noqa: E402
 from utils.evaluation import evaluate_dataset  # noqa: E402
+from utils.results import write_results  # noqa: E402
 
 EMULATED = 'bf16-emulated'
 EMULATED_BF16_OUTPUT = 'bf16-emulated-bf16-output'
@@ -185,6 +187,8 @@ def main() -> None:
     parser.add_argument('--parallel', action='store_true', help='run both trainings at once')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads per training')
     parser.add_argument('--out', default=None, help='folder for the experiments (default: temporary)')
+    parser.add_argument('--results', default='benchmarks/results/bf16_training.json',
+                        help='results file to write (default %(default)s)')
     parser.add_argument('--precision', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -197,13 +201,15 @@ def main() -> None:
         parser.error('--bf16-output is a variant of --emulate')
     low = (EMULATED_BF16_OUTPUT if args.bf16_output else EMULATED) if args.emulate else 'bf16'
     seed = opt['train']['manual_seed'] if args.seed is None else args.seed
-    print(f'# {Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, seed {seed}, '
-          f'torch {torch.__version__}, {torch.get_num_threads()} threads per training', flush=True)
+    notes = [f'{Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, seed {seed}, '
+             f'{torch.get_num_threads()} threads per training.']
+    print(f'# {notes[0]}', flush=True)
     if args.emulate:
         agreement = emulation_agreement(opt)
-        print(f'# one rescaling subnet, one random input, relative L2 distance to the real bf16 subnet: emulated '
-              f'{agreement["out_emulated"]:.1e} (outputs) / {agreement["grad_emulated"]:.1e} (weight gradients); '
-              f'fp32 {agreement["out_fp32"]:.1e} / {agreement["grad_fp32"]:.1e}', flush=True)
+        notes.append(f'One rescaling subnet, one random input, relative L2 distance to the real bf16 subnet: emulated '
+                     f'{agreement["out_emulated"]:.1e} (outputs) / {agreement["grad_emulated"]:.1e} (weight '
+                     f'gradients); fp32 {agreement["out_fp32"]:.1e} / {agreement["grad_fp32"]:.1e}.')
+        print(f'# {notes[-1]}', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or tmp
         procs = []
@@ -221,11 +227,15 @@ def main() -> None:
             if proc.returncode:
                 raise SystemExit(f'a training failed (exit {proc.returncode}); run it alone to see why')
             rows.append(json.loads(stdout.strip().splitlines()[-1]))
-    print('| precision | s / iteration | stego PSNR (dB) | secret PSNR (dB) | secret vs fp32 (dB) |')
-    print('|---|---|---|---|---|')
-    for row in rows:
-        print(f'| {row["precision"]} | {row["seconds_per_iter"]:.2f} | {row["stego_psnr"]:.2f} | '
-              f'{row["secret_psnr"]:.2f} | {row["secret_psnr"] - rows[0]["secret_psnr"]:+.2f} |')
+    columns = ('precision', 's / iteration', 'stego PSNR (dB)', 'secret PSNR (dB)', 'secret vs fp32 (dB)')
+    table = [dict(zip(columns, (row['precision'], round(row['seconds_per_iter'], 2), round(row['stego_psnr'], 2),
+                                round(row['secret_psnr'], 2), f'{row["secret_psnr"] - rows[0]["secret_psnr"]:+.2f}')))
+             for row in rows]
+    print('| ' + ' | '.join(columns) + ' |')
+    print('|' + '---|' * len(columns))
+    for row in table:
+        print('| ' + ' | '.join(str(v) for v in row.values()) + ' |')
+    print(f'wrote {write_results(args.results, table, columns, " ".join(notes))}')
 
 
 if __name__ == '__main__':
