@@ -6,7 +6,7 @@ as test.py does (revealing from the 8-bit stego).
     python benchmarks/bf16_training.py --emulate --threads 1 --parallel    # CPUs without native bf16
 
 ``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
-step ~12x slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under autocast
+step many times slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under autocast
 too, see ``DenseSubnet``) rounds its input, weight and bias to bf16, convolves in fp32 and rounds its output to
 bf16, every subnet activation rounds its output to bf16, and the casts round the gradients flowing back through them
 to bf16 as well. That is the arithmetic of a bf16 convolution with fp32 accumulation (AVX512-BF16, AMX, tensor
@@ -79,7 +79,7 @@ def _emulated_leaky_relu(act: nn.LeakyReLU, x: torch.Tensor) -> torch.Tensor:
 def emulate_bf16(module: nn.Module, bf16_output: bool = False) -> None:
     """Give every convolution (bf16 arithmetic, fp32 accumulation) and LeakyReLU (bf16 result) in ``module`` the
     results they have under bf16 autocast, where the output convolution (conv5) of every subnet stays fp32; with
-    ``bf16_output``, conv5 too computes in bf16 (the arithmetic before 2026-11-26)."""
+    ``bf16_output``, conv5 too computes in bf16 (the arithmetic before conv5 moved to fp32)."""
     fp32_layers = set() if bf16_output else {m.conv5 for m in module.modules() if isinstance(m, DenseSubnet)}
     for m in module.modules():
         if m in fp32_layers:
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument('--emulate', action='store_true', help='bf16 arithmetic emulated in fp32 (see above)')
     parser.add_argument('--bf16-output', action='store_true',
                         help='with --emulate: round every subnet\'s output convolution (which writes s and t) to bf16 '
-                             'too, as bf16 subnets did before 2026-11-26 (README)')
+                             'too, as bf16 subnets did before it moved to fp32 (docs/performance.md)')
     parser.add_argument('--seed', type=int, default=None, help="train.manual_seed (default: the option file's)")
     parser.add_argument('--jitter', action='store_true',
                         help=f'also train fp32 from initial weights jittered by {JITTER_SCALE:g} relative: how far '
