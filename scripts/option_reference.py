@@ -83,7 +83,7 @@ def reference() -> str:
     lines += ['', '## Published keys accepted and ignored', '',
               'These keys of the published option files are not used here; a file holding them parses with a '
               'warning:', '', ', '.join(f'`{key}`' for key in sorted(IGNORED_PUBLISHED_KEYS)) + '.',
-              '(`network_G.scale_H` / `scale_W` too, when they agree with the top-level grid.)']
+              '(`network_G.scale` too, and `network_G.scale_H` / `scale_W` when they agree with the top-level grid.)']
     return '\n'.join(lines) + '\n'
 
 
