@@ -16,7 +16,8 @@ from typing import Any, Iterator
 import yaml
 
 from options.meanings import MEANINGS
-from options.options import CHOICES, DATASET_SCHEMA, IGNORED_PUBLISHED_KEYS, REQUIRED, SCHEMA, _flatten_types, _type_name
+from options.options import (CHOICES, DATASET_SCHEMA, IGNORED_PUBLISHED_KEYS, REQUIRED, SCHEMA, _flatten_types,
+                             _type_name)
 from utils.atomic_io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
