@@ -2,6 +2,9 @@
 
     python -m benchmarks.bench_memory --opt options/train/train_InvMIHNet_16images.yml --crop 144
 
+Prints one row per precision and mode and writes them to ``--results`` (see utils/results.py; docs/performance.md
+shows that file).
+
 Runs the training forward and losses once per variant and adds up every tensor autograd saves for the backward
 pass (``torch.autograd.graph.saved_tensors_hooks``; a tensor saved by several operations counts once), plus, in
 the checkpoint mode, the block inputs that torch.utils.checkpoint keeps outside those hooks. That is
@@ -17,9 +20,12 @@ from pathlib import Path
 
 import torch
 
-from models.trainer import InvMIHNetTrainer
 from models.modules.coupling import AffineCouplingBlock
+from models.trainer import InvMIHNetTrainer
 from options import parse
+from utils.results import write_results
+
+COLUMNS = ('precision', 'memory_saving', 'saved for backward (MiB)', 'vs fp32 none')
 
 
 def saved_bytes(opt: dict, precision: str, mode: str, crop: int, device: torch.device) -> int:
@@ -57,18 +63,24 @@ def main() -> None:
     parser.add_argument('--modes', nargs='+', default=['none', 'checkpoint', 'invertible'],
                         choices=['none', 'checkpoint', 'invertible'])
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--results', default='benchmarks/results/activation_memory.json',
+                        help='results file to write (default %(default)s)')
     args = parser.parse_args()
     opt = parse(args.opt, is_train=True)
     print(f'# {Path(args.opt).name}: N={opt["num_images"]}, batch {opt["num_images"] + 1} x {args.crop}x{args.crop}, '
           f'IIR {opt["network_G"]["block_num"]}, IIH {opt["network_H"]["block_num"]} blocks; torch {torch.__version__}')
-    print('| precision | memory_saving | saved for backward (MiB) | vs fp32 none |')
+    print('| ' + ' | '.join(COLUMNS) + ' |')
     print('|---|---|---|---|')
-    base = None
+    base, rows = None, []
     for precision in args.precision:
         for mode in args.modes:
             size = saved_bytes(opt, precision, mode, args.crop, torch.device(args.device))
             base = base or size
-            print(f'| {precision} | {mode} | {size / 2**20:.0f} | {size / base:.3f} |', flush=True)
+            rows.append(dict(zip(COLUMNS, (precision, mode, round(size / 2**20), f'{size / base:.3f}'))))
+            print('| ' + ' | '.join(str(v) for v in rows[-1].values()) + ' |', flush=True)
+    notes = (f'Bytes the autograd graph of one training forward keeps for the backward pass, batch '
+             f'{opt["num_images"] + 1} x {args.crop} x {args.crop} ({Path(args.opt).name}); byte counts, not timings.')
+    print(f'wrote {write_results(args.results, rows, COLUMNS, notes)}')
 
 
 if __name__ == '__main__':

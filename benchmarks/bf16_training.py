@@ -6,7 +6,7 @@ as test.py does (revealing from the 8-bit stego).
     python -m benchmarks.bf16_training --emulate --threads 1 --parallel    # CPUs without native bf16
 
 ``--emulate`` is for CPUs without bf16 instructions (AVX2 only), where oneDNN's emulated bf16 convolutions make a
-step ~12x slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under autocast
+step many times slower than fp32: instead of autocast, every subnet convolution but the output one (fp32 under autocast
 too, see ``DenseSubnet``) rounds its input, weight and bias to bf16, convolves in fp32 and rounds its output to
 bf16, every subnet activation rounds its output to bf16, and the casts round the gradients flowing back through them
 to bf16 as well. That is the arithmetic of a bf16 convolution with fp32 accumulation (AVX512-BF16, AMX, tensor
@@ -17,7 +17,8 @@ One pair of short trainings differs by chance as well as by precision: ``--seed`
 another seed, and ``--jitter`` adds an fp32 training whose initial weights are multiplied by ``1 + 1e-6 N(0, 1)``,
 a perturbation far below bf16 rounding, to show how far chance alone moves the final PSNR. Each training runs in
 its own process, under ``--out`` (a temporary folder by default, removed afterwards). ``--bf16-output`` emulates
-the arithmetic bf16 subnets had before their output convolution moved to fp32, for comparison.
+the arithmetic bf16 subnets had before their output convolution moved to fp32, for comparison. The table is also
+written as a results file (utils/results.py), ``--results``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from models.invmihnet import InvMIHNet
 from models.modules.coupling import AffineCouplingBlock
 from models.modules.dense_subnet import DenseSubnet
 from options import experiment_paths, parse
+from utils.results import write_results
 
 EMULATED = 'bf16-emulated'
 EMULATED_BF16_OUTPUT = 'bf16-emulated-bf16-output'
@@ -186,6 +188,8 @@ def main() -> None:
     parser.add_argument('--parallel', action='store_true', help='run both trainings at once')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads per training')
     parser.add_argument('--out', default=None, help='folder for the experiments (default: temporary)')
+    parser.add_argument('--results', default='benchmarks/results/bf16_training.json',
+                        help='results file to write (default %(default)s)')
     parser.add_argument('--precision', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -198,13 +202,15 @@ def main() -> None:
         parser.error('--bf16-output is a variant of --emulate')
     low = (EMULATED_BF16_OUTPUT if args.bf16_output else EMULATED) if args.emulate else 'bf16'
     seed = opt['train']['manual_seed'] if args.seed is None else args.seed
-    print(f'# {Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, seed {seed}, '
-          f'torch {torch.__version__}, {torch.get_num_threads()} threads per training', flush=True)
+    notes = [f'{Path(args.opt).name}: {args.niter or opt["train"]["niter"]} iterations per precision, seed {seed}, '
+             f'{torch.get_num_threads()} threads per training.']
+    print(f'# {notes[0]}', flush=True)
     if args.emulate:
         agreement = emulation_agreement(opt)
-        print(f'# one rescaling subnet, one random input, relative L2 distance to the real bf16 subnet: emulated '
-              f'{agreement["out_emulated"]:.1e} (outputs) / {agreement["grad_emulated"]:.1e} (weight gradients); '
-              f'fp32 {agreement["out_fp32"]:.1e} / {agreement["grad_fp32"]:.1e}', flush=True)
+        notes.append(f'One rescaling subnet, one random input, relative L2 distance to the real bf16 subnet: emulated '
+                     f'{agreement["out_emulated"]:.1e} (outputs) / {agreement["grad_emulated"]:.1e} (weight '
+                     f'gradients); fp32 {agreement["out_fp32"]:.1e} / {agreement["grad_fp32"]:.1e}.')
+        print(f'# {notes[-1]}', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or tmp
         procs = []
@@ -223,11 +229,15 @@ def main() -> None:
             if proc.returncode:
                 raise SystemExit(f'a training failed (exit {proc.returncode}); run it alone to see why')
             rows.append(json.loads(stdout.strip().splitlines()[-1]))
-    print('| precision | s / iteration | stego PSNR (dB) | secret PSNR (dB) | secret vs fp32 (dB) |')
-    print('|---|---|---|---|---|')
-    for row in rows:
-        print(f'| {row["precision"]} | {row["seconds_per_iter"]:.2f} | {row["stego_psnr"]:.2f} | '
-              f'{row["secret_psnr"]:.2f} | {row["secret_psnr"] - rows[0]["secret_psnr"]:+.2f} |')
+    columns = ('precision', 's / iteration', 'stego PSNR (dB)', 'secret PSNR (dB)', 'secret vs fp32 (dB)')
+    table = [dict(zip(columns, (row['precision'], round(row['seconds_per_iter'], 2), round(row['stego_psnr'], 2),
+                                round(row['secret_psnr'], 2), f'{row["secret_psnr"] - rows[0]["secret_psnr"]:+.2f}')))
+             for row in rows]
+    print('| ' + ' | '.join(columns) + ' |')
+    print('|' + '---|' * len(columns))
+    for row in table:
+        print('| ' + ' | '.join(str(v) for v in row.values()) + ' |')
+    print(f'wrote {write_results(args.results, table, columns, " ".join(notes))}')
 
 
 if __name__ == '__main__':

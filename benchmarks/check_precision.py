@@ -10,6 +10,10 @@ back to fp32 rounding; the few whose subnet input lands on the other side of a b
 reverse pass (the reverse sees its input to fp32 rounding, not bit for bit) carry an error of bf16 size, which
 sets the worst case. Then the same PSNRs for a trained model: the bundled demo model on its held-out Kodak crops,
 as test.py evaluates it (``--no-demo`` skips it).
+
+Each table is also written as a results file (utils/results.py) under ``--results``: ``<stem>_reference.json``
+(``_reference_<cases>.json`` for a subset of the cases) and ``<stem>_demo.json`` (``_demo_emulated.json`` with
+``--emulate-demo``); docs/performance.md shows them.
 """
 from __future__ import annotations
 
@@ -29,8 +33,12 @@ from inference.stego_model import StegoModel
 from models.modules.wavelet import dwt
 from models.mosaic import to_tiles
 from options import parse
+from utils.results import write_results
 
 DEMO = 'options/test/test_InvMIHNet_4images_demo.yml'
+REFERENCE_NOTES = ('The weights of the reference cases (tests/data), published architectures, 96 x 96 images, hide + '
+                   'reveal from the 8-bit stego with the same noise in fp32 and in low precision; round trip '
+                   '|f^-1(f(x)) - x| of each network, worst and mean over all values.')
 
 
 def measure(model, ref: dict) -> dict[str, float]:
@@ -50,6 +58,10 @@ def measure(model, ref: dict) -> dict[str, float]:
 
 def _errors(result: dict[str, float], name: str) -> str:
     return f'{result[name]:.1e} / {result[name + "_mean"]:.1e}'
+
+
+def _print_row(row: dict) -> None:
+    print('| ' + ' | '.join(str(v) for v in row.values()) + ' |', flush=True)
 
 
 def trained_model_psnrs(precision: str, device: torch.device, emulate: bool = False) -> tuple[dict, dict]:
@@ -76,16 +88,24 @@ def main() -> None:
     parser.add_argument('--no-demo', action='store_true', help='skip the bundled demo model on Kodak crops')
     parser.add_argument('--emulate-demo', action='store_true',
                         help='demo model only: bf16 emulated at fp32 speed, for CPUs without bf16 instructions')
+    parser.add_argument('--results', default=None,
+                        help='stem of the results files (default benchmarks/results/precision_<precision>)')
     args = parser.parse_args()
+    if args.emulate_demo and args.precision != 'bf16':
+        parser.error('--emulate-demo emulates bf16 only')
+    stem = args.results or f'benchmarks/results/precision_{args.precision}'
+    subset = '' if args.cases == list(CASES) else '_' + '-'.join(map(str, args.cases))
     device = torch.device(args.device)
     print(f'# reference checkpoints (tests/data), 96 x 96 images, revealing from the 8-bit stego; device {device} '
           f'({platform.processor() or platform.machine()}), torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads')
     p = args.precision
-    print(f'| N | stego PSNR fp32 | stego PSNR {p} | secret PSNR fp32 | secret PSNR {p} | secret diff (dB) | '
-          f'IIR round trip {p} (max / mean) | IIH round trip {p} (max / mean) | IIR round trip fp32 | '
-          'IIH round trip fp32 |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+    columns = ['N', 'stego PSNR fp32', f'stego PSNR {p}', 'secret PSNR fp32', f'secret PSNR {p}', 'secret diff (dB)',
+               f'IIR round trip {p} (max / mean)', f'IIH round trip {p} (max / mean)', 'IIR round trip fp32',
+               'IIH round trip fp32']
+    print('| ' + ' | '.join(columns) + ' |')
+    print('|' + '---|' * len(columns))
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.cases:
             ref = load_case(n)
@@ -93,20 +113,27 @@ def main() -> None:
             fp32 = measure(model, ref)
             model.set_inference(precision=p)
             low = measure(model, ref)
-            print(f'| {n} | {fp32["stego_psnr"]:.2f} | {low["stego_psnr"]:.2f} | {fp32["secret_psnr"]:.2f} | '
-                  f'{low["secret_psnr"]:.2f} | {low["secret_psnr"] - fp32["secret_psnr"]:+.3f} | '
-                  f'{_errors(low, "iir_roundtrip")} | {_errors(low, "iih_roundtrip")} | '
-                  f'{_errors(fp32, "iir_roundtrip")} | {_errors(fp32, "iih_roundtrip")} |', flush=True)
+            rows.append(dict(zip(columns, (
+                n, round(fp32['stego_psnr'], 2), round(low['stego_psnr'], 2), round(fp32['secret_psnr'], 2),
+                round(low['secret_psnr'], 2), f'{low["secret_psnr"] - fp32["secret_psnr"]:+.3f}',
+                _errors(low, 'iir_roundtrip'), _errors(low, 'iih_roundtrip'), _errors(fp32, 'iir_roundtrip'),
+                _errors(fp32, 'iih_roundtrip')))))
+            _print_row(rows[-1])
+    print(f'wrote {write_results(f"{stem}_reference{subset}.json", rows, columns, REFERENCE_NOTES)}')
     if not args.no_demo:
-        if args.emulate_demo and p != 'bf16':
-            parser.error('--emulate-demo emulates bf16 only')
         fp32, low = trained_model_psnrs(p, device, args.emulate_demo)
-        print(f'\n# bundled demo model ({DEMO}), its 2 held-out image sets of Kodak crops, 256 x 256'
-              + (', bf16 emulated' * args.emulate_demo))
-        print(f'| stego PSNR fp32 | stego PSNR {p} | secret PSNR fp32 | secret PSNR {p} | secret diff (dB) |')
-        print('|---|---|---|---|---|')
-        print(f'| {fp32["stego_psnr"]:.2f} | {low["stego_psnr"]:.2f} | {fp32["secret_psnr"]:.2f} | '
-              f'{low["secret_psnr"]:.2f} | {low["secret_psnr"] - fp32["secret_psnr"]:+.3f} |')
+        notes = (f'The bundled demo model ({DEMO}) on its 2 held-out image sets of Kodak crops, 256 x 256, as '
+                 f'test.py evaluates it' + (f'; {p} emulated at fp32 speed' * args.emulate_demo) + '.')
+        print(f'\n# {notes}')
+        columns = ['stego PSNR fp32', f'stego PSNR {p}', 'secret PSNR fp32', f'secret PSNR {p}', 'secret diff (dB)']
+        print('| ' + ' | '.join(columns) + ' |')
+        print('|' + '---|' * len(columns))
+        row = dict(zip(columns, (round(fp32['stego_psnr'], 2), round(low['stego_psnr'], 2),
+                                 round(fp32['secret_psnr'], 2), round(low['secret_psnr'], 2),
+                                 f'{low["secret_psnr"] - fp32["secret_psnr"]:+.3f}')))
+        _print_row(row)
+        demo = f'{stem}_demo' + ('_emulated' * args.emulate_demo) + '.json'
+        print(f'wrote {write_results(demo, [row], columns, notes)}')
 
 
 if __name__ == '__main__':
