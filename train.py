@@ -43,14 +43,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def init_distributed() -> tuple[int, int, int]:
-    """Join the process group torchrun set up; returns (rank, world_size, local_rank)."""
+def init_distributed(gpu_ids: list[int] | None) -> tuple[int, int, int]:
+    """Join the process group torchrun set up; returns (rank, world_size, local_rank).
+
+    Training on CUDA, each rank first makes its own GPU, ``cuda:<LOCAL_RANK>``, the current device and then joins
+    with NCCL: NCCL puts the tensors of ``barrier``, ``broadcast_object_list`` and ``all_gather_object`` on the
+    current device, which would otherwise be cuda:0 in every rank (on a multi-GPU node the "duplicate GPU" error or
+    a hang). Training on the CPU (``gpu_ids`` null, or no CUDA) the ranks join with gloo.
+    """
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
         if key not in os.environ:
             raise SystemExit(f'error: --launcher pytorch needs the environment of torchrun ({key} is not set)')
-    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    dist.init_process_group(backend=backend)
-    return dist.get_rank(), dist.get_world_size(), int(os.environ['LOCAL_RANK'])
+    local_rank = int(os.environ['LOCAL_RANK'])
+    try:
+        device = select_device(gpu_ids, local_rank)
+    except ValueError as err:
+        raise SystemExit(f'error: LOCAL_RANK {local_rank}: {err}') from None
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend='nccl' if device.type == 'cuda' else 'gloo')
+    return dist.get_rank(), dist.get_world_size(), local_rank
 
 
 def seed_everything(seed: int) -> None:
@@ -145,15 +157,16 @@ def prepare_experiment(opt: dict, rank: int, distributed: bool, fresh: bool) -> 
     return log
 
 
-def restore_rng(state: dict[str, Any], rank: int, world_size: int, log: logging.Logger) -> None:
-    """This rank's saved RNG state. A state saved by a different number of processes cannot give every rank
-    its own: the ranks keep their fresh ``seed + rank`` streams (a statistically, not bitwise, identical
-    resume)."""
+def restore_rng(state: dict[str, Any], rank: int, world_size: int, device: torch.device,
+                log: logging.Logger) -> None:
+    """This rank's saved RNG state (its CUDA part into ``device``). A state saved by a different number of
+    processes cannot give every rank its own: the ranks keep their fresh ``seed + rank`` streams (a statistically,
+    not bitwise, identical resume)."""
     per_rank = state.get('rng_ranks')
     if world_size == 1:
-        set_rng_states(state['rng'])
+        set_rng_states(state['rng'], device)
     elif per_rank is not None and len(per_rank) == world_size:
-        set_rng_states(per_rank[rank])
+        set_rng_states(per_rank[rank], device)
     else:
         log.warning('The training state holds RNG states of %d process(es), this run has %d: every rank '
                     'continues from its own seed + rank stream, so the resume is statistically, not bitwise, '
@@ -190,7 +203,7 @@ def setup_run(opt: dict, rank: int, world_size: int, local_rank: int | None) -> 
     run = TrainingRun(opt, rank, world_size, log, model, train_loader, val_loader, tb_writer)
     if state is not None:
         model.resume_training(state)
-        restore_rng(state, rank, world_size, log)
+        restore_rng(state, rank, world_size, device, log)
         run.step = state['iter']
         log.info('Resumed from %s at iteration %d (epoch %d)', resume_path, run.step, state['epoch'])
     run.epoch = run.step // len(train_loader)
@@ -278,7 +291,7 @@ def gather_rng_states(run: TrainingRun) -> list[dict[str, Any]] | None:
     if not run.distributed:
         return None
     gathered: list[Any] = [None] * run.world_size
-    dist.all_gather_object(gathered, rng_states())
+    dist.all_gather_object(gathered, rng_states(run.model.device))
     return gathered
 
 
@@ -327,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         opt = parse(args.opt, is_train=True)
     except OptionError as err:
         raise SystemExit(f'error: {err}') from None
-    rank, world_size, local_rank = (0, 1, None) if args.launcher == 'none' else init_distributed()
+    rank, world_size, local_rank = (0, 1, None) if args.launcher == 'none' else init_distributed(opt['gpu_ids'])
     try:
         train(opt, rank, world_size, local_rank)
     except (NonFiniteLossError, CheckpointError, OptionError, ValueError) as err:

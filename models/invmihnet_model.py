@@ -35,25 +35,30 @@ class NonFiniteLossError(RuntimeError):
     """A training loss became NaN or infinite."""
 
 
-def rng_states() -> dict[str, Any]:
-    """Every random state that drives training: Python, NumPy, Torch CPU and all CUDA devices (as types that
-    ``torch.load(weights_only=True)`` accepts)."""
+def rng_states(device: torch.device | None = None) -> dict[str, Any]:
+    """Every random state that drives training: Python, NumPy, Torch CPU and, when ``device`` is a CUDA device,
+    that device's generator (as types that ``torch.load(weights_only=True)`` accepts).
+
+    Only the training device's CUDA generator: the others draw nothing for this process, touching them would
+    initialise them in every rank, and their states would stop a resume on a machine with fewer GPUs.
+    """
     name, keys, pos, has_gauss, cached = np.random.get_state()
     states = {'python': random.getstate(), 'torch': torch.get_rng_state(),
               'numpy': (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
-    if torch.cuda.is_available():
-        states['cuda'] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == 'cuda':
+        states['cuda'] = torch.cuda.get_rng_state(device)
     return states
 
 
-def set_rng_states(states: dict[str, Any]) -> None:
-    """Restore what :func:`rng_states` captured."""
+def set_rng_states(states: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what :func:`rng_states` captured; its CUDA state goes to ``device`` (when that is a CUDA device),
+    whichever device index it was saved from."""
     random.setstate(states['python'])
     name, keys, pos, has_gauss, cached = states['numpy']
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(states['torch'])
-    if 'cuda' in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states['cuda'])
+    if 'cuda' in states and device is not None and device.type == 'cuda':
+        torch.cuda.set_rng_state(states['cuda'], device)
 
 
 class InvMIHNetModel:
@@ -148,7 +153,7 @@ class InvMIHNetModel:
         state = {'epoch': epoch, 'iter': current_step, 'config': self.config,
                  'optimizers': [o.state_dict() for o in self.optimizers],
                  'schedulers': [s.state_dict() for s in self.schedulers],
-                 'rng': rng_states()}
+                 'rng': rng_states(self.device)}
         if rng_ranks is not None:
             state['rng_ranks'] = rng_ranks
         path = Path(self.opt['path']['training_state']) / f'{current_step}.state'
