@@ -25,6 +25,7 @@ from data import create_dataloader, create_dataset
 from data.image_io import save_image
 from models import create_model
 from models.checkpoint import CheckpointError
+from models.divergence import DivergenceError, LossSpikeError, SpikeDetector, TrainingSnapshot, scale_learning_rates
 from models.invmihnet_model import InvMIHNetModel, NonFiniteLossError, rng_states, set_rng_states
 from options import OptionError, dict_to_yaml, parse
 from utils.device import select_device
@@ -106,8 +107,11 @@ class TrainingRun:
     train_loader: DataLoader
     val_loader: DataLoader | None
     tb_writer: Any
+    detector: SpikeDetector
     step: int = 0
     epoch: int = 0
+    rollbacks: int = 0
+    snapshot: TrainingSnapshot | None = None
 
     @property
     def distributed(self) -> bool:
@@ -200,11 +204,16 @@ def setup_run(opt: dict, rank: int, world_size: int, local_rank: int | None) -> 
     if opt['use_tb_logger'] and rank == 0:
         from torch.utils.tensorboard import SummaryWriter
         tb_writer = SummaryWriter(log_dir=opt['path']['tb_logger'])
-    run = TrainingRun(opt, rank, world_size, log, model, train_loader, val_loader, tb_writer)
+    train_opt = opt['train']
+    detector = SpikeDetector(train_opt['divergence_factor'], train_opt['divergence_window'])
+    run = TrainingRun(opt, rank, world_size, log, model, train_loader, val_loader, tb_writer, detector)
     if state is not None:
         model.resume_training(state)
         restore_rng(state, rank, world_size, device, log)
         run.step = state['iter']
+        if 'divergence' in state:
+            detector.load_state_dict(state['divergence'])
+            run.rollbacks = state['divergence']['rollbacks']
         log.info('Resumed from %s at iteration %d (epoch %d)', resume_path, run.step, state['epoch'])
     run.epoch = run.step // len(train_loader)
     return run
@@ -212,17 +221,26 @@ def setup_run(opt: dict, rank: int, world_size: int, local_rank: int | None) -> 
 
 # ------------------------------------------------------------------ the loop
 def training_loop(run: TrainingRun) -> None:
-    """Train from ``run.step`` to ``train.niter``: log, validate and save at their frequencies."""
+    """Train from ``run.step`` to ``train.niter``: log, validate and save at their frequencies; a divergence stops
+    the run or rolls it back (``train.on_divergence``, see :func:`roll_back`)."""
     train_opt, logger_opt = run.opt['train'], run.opt['logger']
     total_iters, batches_per_epoch = train_opt['niter'], len(run.train_loader)
     progress = tqdm(total=total_iters, initial=run.step, disable=run.rank != 0, dynamic_ncols=True, desc='train',
                     file=sys.stderr)
+    remember_good_state(run)
     try:
         while run.step < total_iters:
             run.train_loader.sampler.set_epoch(run.epoch, run.step - run.epoch * batches_per_epoch)
             for batch in run.train_loader:
                 run.step += 1
-                losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
+                try:
+                    losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
+                    run.detector.check(agreed_total(run, losses['total']))
+                except (NonFiniteLossError, LossSpikeError) as err:
+                    roll_back(run, err)
+                    progress.n = run.step
+                    progress.refresh()
+                    break
                 run.model.update_learning_rate(run.step, train_opt['warmup_iter'])
                 progress.update(1)
                 progress.set_postfix(loss=f'{losses["total"]:.4g}')
@@ -232,15 +250,70 @@ def training_loop(run: TrainingRun) -> None:
                     validate(run)
                 if run.step % logger_opt['save_checkpoint_freq'] == 0:
                     save_checkpoint(run)
+                    remember_good_state(run)
                 if run.step >= total_iters:
+                    run.epoch += 1
                     break
-            run.epoch += 1
-    except NonFiniteLossError as err:
+            else:
+                run.epoch += 1
+    except (NonFiniteLossError, LossSpikeError, DivergenceError) as err:
         run.log.error('Stopped at iteration %d: %s. The last saved checkpoint in %s is intact.', run.step, err,
                       run.opt['path']['models'])
         raise
     finally:
         progress.close()
+
+
+# ------------------------------------------------------------------ divergence
+def agreed_total(run: TrainingRun, total: float) -> float:
+    """The total loss the ranks judge together: this process's, or under distributed training the mean over the
+    ranks (one all-reduce), so that every rank sees the same spike and rolls back or stops with the others.
+    Without spike detection (``train.divergence_factor`` null) nothing is exchanged."""
+    if not run.distributed or run.detector.factor is None:
+        return total
+    value = torch.tensor([total], dtype=torch.float64, device=run.model.device)
+    dist.all_reduce(value)
+    return value.item() / run.world_size
+
+
+def remember_good_state(run: TrainingRun) -> None:
+    """With ``train.on_divergence: rollback``, keep the state at ``run.step`` (the start, then every saved
+    checkpoint) in memory as the one to go back to."""
+    if run.opt['train']['on_divergence'] == 'rollback':
+        run.snapshot = TrainingSnapshot.take(run.model, run.step, run.epoch, run.detector)
+
+
+def roll_back(run: TrainingRun, err: Exception) -> None:
+    """Go back to the last good state with the learning rates times ``train.rollback_lr_factor`` and log it
+    (console, log file, TensorBoard). Re-raises ``err`` under ``on_divergence: stop``; raises
+    :class:`DivergenceError` once ``train.max_rollbacks`` rollbacks are spent. Every rank reaches the same
+    decision: the non-finite check and the spike check both judge values all ranks agree on."""
+    train_opt = run.opt['train']
+    if train_opt['on_divergence'] != 'rollback':
+        raise err
+    snapshot = run.snapshot
+    limit = train_opt['max_rollbacks']
+    if run.rollbacks >= limit:
+        saved = Path(run.opt['path']['training_state']) / f'{snapshot.step}.state'
+        where = f' ({saved})' if saved.is_file() else ''
+        raise DivergenceError(
+            f'training diverged at iteration {run.step} ({err}) after {run.rollbacks} rollback(s), the most '
+            f'train.max_rollbacks allows; the last good state is iteration {snapshot.step}{where}: resume from it '
+            f'with lower train.lr_G / lr_H, or allow more rollbacks') from None
+    failed_step = run.step
+    snapshot.restore(run.model, run.detector)
+    factor = train_opt['rollback_lr_factor']
+    scale_learning_rates(run.model, factor)
+    run.step, run.epoch = snapshot.step, snapshot.epoch
+    run.rollbacks += 1
+    lrs = run.model.learning_rates()
+    run.log.warning('Iteration %d diverged (%s): rolled back to iteration %d (rollback %d of %d), learning rates '
+                    'x %g: %s', failed_step, err, snapshot.step, run.rollbacks, limit, factor,
+                    ', '.join(f'{k} {v:.3e}' for k, v in lrs.items()))
+    if run.tb_writer is not None:
+        run.tb_writer.add_scalar('train/rollbacks', run.rollbacks, failed_step)
+        for key, value in lrs.items():
+            run.tb_writer.add_scalar(f'train/{key}', value, snapshot.step)
 
 
 def log_losses(run: TrainingRun, losses: dict[str, float]) -> None:
@@ -304,7 +377,8 @@ def save_checkpoint(run: TrainingRun, final: bool = False) -> None:
     run.model.save(run.step)
     if final:
         run.model.save('latest')
-    run.model.save_training_state(run.epoch, run.step, per_rank_rng)
+    run.model.save_training_state(run.epoch, run.step, per_rank_rng,
+                                  divergence={**run.detector.state_dict(), 'rollbacks': run.rollbacks})
     run.log.info('Saved models and training state at iteration %d', run.step)
 
 
@@ -343,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     rank, world_size, local_rank = (0, 1, None) if args.launcher == 'none' else init_distributed(opt['gpu_ids'])
     try:
         train(opt, rank, world_size, local_rank)
-    except (NonFiniteLossError, CheckpointError, OptionError, ValueError) as err:
+    except (NonFiniteLossError, LossSpikeError, DivergenceError, CheckpointError, OptionError, ValueError) as err:
         raise SystemExit(f'error: {err}') from None
     finally:
         if dist.is_initialized():

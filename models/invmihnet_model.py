@@ -147,21 +147,28 @@ class InvMIHNetModel:
         return iir_path, iih_path
 
     def save_training_state(self, epoch: int, current_step: int,
-                            rng_ranks: list[dict[str, Any]] | None = None) -> Path:
-        """Write ``training_state/<iter>.state``: optimizers, schedulers, iteration, epoch and this process's
-        RNG states (``rng``); under distributed training also every rank's, in rank order (``rng_ranks``)."""
+                            rng_ranks: list[dict[str, Any]] | None = None,
+                            divergence: dict[str, Any] | None = None) -> Path:
+        """Write ``training_state/<iter>.state``: optimizers, schedulers, the fp16 gradient scaler, iteration,
+        epoch and this process's RNG states (``rng``); under distributed training also every rank's, in rank order
+        (``rng_ranks``); ``divergence``: the trainer's divergence bookkeeping (see ``models.divergence``)."""
         state = {'epoch': epoch, 'iter': current_step, 'config': self.config,
                  'optimizers': [o.state_dict() for o in self.optimizers],
                  'schedulers': [s.state_dict() for s in self.schedulers],
                  'rng': rng_states(self.device)}
+        if self.scaler is not None:
+            state['scaler'] = self.scaler.state_dict()
         if rng_ranks is not None:
             state['rng_ranks'] = rng_ranks
+        if divergence is not None:
+            state['divergence'] = divergence
         path = Path(self.opt['path']['training_state']) / f'{current_step}.state'
         atomic_save(state, path)
         return path
 
     def resume_training(self, state: dict[str, Any]) -> None:
-        """Restore optimizers and schedulers from a training state (RNG states are restored by the caller)."""
+        """Restore optimizers, schedulers and the fp16 gradient scaler from a training state (RNG states are
+        restored by the caller)."""
         if state.get('config') not in (None, self.config):
             raise CheckpointError(f'training state was written by {state["config"]}, not {self.config}')
         if len(state['optimizers']) != len(self.optimizers):
@@ -171,6 +178,8 @@ class InvMIHNetModel:
             optimizer.load_state_dict(saved)
         for scheduler, saved in zip(self.schedulers, state['schedulers']):
             scheduler.load_state_dict(saved)
+        if self.scaler is not None and 'scaler' in state:
+            self.scaler.load_state_dict(state['scaler'])
 
     # ---------------------------------------------------------------- training
     def update_learning_rate(self, current_step: int, warmup_iter: int = -1) -> None:
