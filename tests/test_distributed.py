@@ -1,5 +1,6 @@
 """Two gloo processes: each rank draws its own noise and ends with the same weights; a NaN loss on one rank stops
-every rank with the same message instead of leaving the others waiting in the gradient all-reduce."""
+every rank with the same message instead of leaving the others waiting in the gradient all-reduce, or rolls every
+rank back alike."""
 from __future__ import annotations
 
 import socket
@@ -20,8 +21,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _run_two_ranks(tmp_path: Path, niter: int, poisoned_rank: int | None = None) -> list[dict]:
-    path = tiny_train_options(tmp_path, niter=niter, save_freq=niter)
+def _run_two_ranks(tmp_path: Path, niter: int, poisoned_rank: int | None = None, **train) -> list[dict]:
+    path = tiny_train_options(tmp_path, niter=niter, save_freq=niter, **train)
     ctx = mp.get_context('spawn')
     port = _free_port()
     procs = [ctx.Process(target=distributed_worker, args=(rank, 2, port, str(path), str(tmp_path), poisoned_rank))
@@ -50,8 +51,20 @@ def test_ranks_draw_their_own_noise_and_end_identical(tmp_path):
 
 
 def test_nan_on_one_rank_stops_every_rank_with_one_message(tmp_path):
-    results = _run_two_ranks(tmp_path, niter=4, poisoned_rank=1)
+    results = _run_two_ranks(tmp_path, niter=4, poisoned_rank=1, on_divergence='stop')
     messages = [r.get('error') for r in results]
     assert messages[0] == messages[1] == "non-finite loss term(s) ['back_rec'] on rank(s) [1]"
     log = (tmp_path / 'experiments' / 'tiny' / 'train_tiny.log').read_text()
     assert 'Stopped at iteration 2' in log
+
+
+def test_nan_on_one_rank_rolls_every_rank_back_alike(tmp_path):
+    """Rank 1's loss is NaN from its 2nd step on (replays included): both ranks roll back to the start together,
+    once, and then stop with the same message."""
+    results = _run_two_ranks(tmp_path, niter=4, poisoned_rank=1, on_divergence='rollback', max_rollbacks=1)
+    messages = [r.get('error') for r in results]
+    assert messages[0] == messages[1]
+    assert messages[0].startswith('training diverged at iteration 1 (non-finite loss term(s) [\'back_rec\'] on '
+                                  'rank(s) [1]) after 1 rollback(s)')
+    log = (tmp_path / 'experiments' / 'tiny' / 'train_tiny.log').read_text()
+    assert log.count('rolled back to iteration 0 (rollback 1 of 1)') == 1

@@ -175,3 +175,19 @@ def test_nan_agreement_table_on_cuda(monkeypatch, tmp_path):
         model.dist = True
         model.check_finite({'guide': 1.0, 'total': 2.0})
         assert_on_cuda(*reduced)
+
+
+def test_spike_agreement_on_cuda(monkeypatch):
+    """The ranks' mean total loss, which the spike detector judges, is all-reduced on the training device."""
+    from types import SimpleNamespace
+
+    import train
+    from models.divergence import SpikeDetector
+
+    reduced = []
+    monkeypatch.setattr(train.dist, 'all_reduce', lambda t, *a, **k: reduced.append(t))
+    run = SimpleNamespace(distributed=True, world_size=2, detector=SpikeDetector(10.0, 3),
+                          model=SimpleNamespace(device=CUDA))
+    with fake_cuda(monkeypatch):
+        train.agreed_total(run, 3.0)
+        assert_on_cuda(*reduced)

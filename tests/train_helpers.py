@@ -45,11 +45,12 @@ def tiny_grid_options(tmp_path: Path, grid: str, name: str = 'tiny', **train_ove
 def distributed_worker(rank: int, world_size: int, port: int, opt_path: str, out_dir: str,
                        poisoned_rank: int | None) -> None:
     """One rank of a gloo process group running ``train.train``; writes ``rank<k>.pt`` with the first noise it
-    drew, its final weights, or the error that stopped it. ``poisoned_rank`` gets a NaN loss at its 2nd step."""
+    drew, its final weights, or the error that stopped it. ``poisoned_rank`` gets a NaN loss from its 2nd step on."""
     import torch
     import torch.distributed as dist
 
     import train
+    from models.divergence import DivergenceError
     from models.invmihnet import InvMIHNet
     from models.invmihnet_model import NonFiniteLossError
     from models.losses import InvMIHNetLoss
@@ -77,7 +78,7 @@ def distributed_worker(rank: int, world_size: int, port: int, opt_path: str, out
     try:
         model = train.train(parse(opt_path, is_train=True), rank, world_size)
         result['weights'] = {k: v.detach().clone() for k, v in model.net.state_dict().items()}
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, DivergenceError) as err:
         result['error'] = str(err)
     finally:
         result['noise'] = noises[0]
