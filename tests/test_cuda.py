@@ -131,3 +131,16 @@ def test_cuda_rng_state_round_trip():
     first = torch.randn(8, device=device)
     set_rng_states(saved, device)
     assert torch.equal(first, torch.randn(8, device=device))
+
+
+def test_training_state_keeps_the_fp16_gradient_scaler(tmp_path):
+    """fp16 training (CUDA only) resumes with its gradient scaler's scale, not a fresh one (a CPU scaler stands in)."""
+    opt = parse(tiny_train_options(tmp_path), is_train=True)
+    (tmp_path / 'experiments' / 'tiny' / 'training_state').mkdir(parents=True)
+    model = create_model(opt, torch.device('cpu'))
+    model.scaler = torch.amp.GradScaler('cpu', init_scale=1024.0, growth_interval=7)
+    state = torch.load(model.save_training_state(0, 3), weights_only=True)
+    resumed = create_model(opt, torch.device('cpu'))
+    resumed.scaler = torch.amp.GradScaler('cpu')
+    resumed.resume_training(state)
+    assert resumed.scaler.get_scale() == 1024.0 and resumed.scaler.get_growth_interval() == 7

@@ -185,3 +185,17 @@ def test_divergence_options_are_validated(tmp_path, key, value, match):
 def test_divergence_factor_null_turns_spike_detection_off(tmp_path):
     opt = parse(tiny_train_options(tmp_path, divergence_factor=None), is_train=True)
     assert opt['train']['divergence_factor'] is None
+
+
+@pytest.mark.cuda
+def test_cuda_training_run_rolls_back(tmp_path, monkeypatch):
+    """On a GPU: a NaN at iteration 3 rolls back to iteration 2 (networks, optimizers and the CUDA generator
+    restored there) and the run finishes; its training states hold the GPU's random state."""
+    path = tiny_train_options(tmp_path, niter=4, save_freq=2)
+    path.write_text(path.read_text().replace('gpu_ids: null', 'gpu_ids: [0]'))
+    calls = _poison(monkeypatch, at={3})
+    opt = parse(path, is_train=True)
+    model = train.train(opt)
+    assert next(model.net.parameters()).device.type == 'cuda' and len(calls) == 5
+    final = _state(opt, 4)
+    assert final['divergence']['rollbacks'] == 1 and 'cuda' in final['rng']
