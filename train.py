@@ -50,7 +50,8 @@ def init_distributed(gpu_ids: list[int] | None) -> tuple[int, int, int]:
     Training on CUDA, each rank first makes its own GPU, ``cuda:<LOCAL_RANK>``, the current device and then joins
     with NCCL: NCCL puts the tensors of ``barrier``, ``broadcast_object_list`` and ``all_gather_object`` on the
     current device, which would otherwise be cuda:0 in every rank (on a multi-GPU node the "duplicate GPU" error or
-    a hang). Training on the CPU (``gpu_ids`` null, or no CUDA) the ranks join with gloo.
+    a hang); ``device_id`` binds the process group to that GPU too. Training on the CPU (``gpu_ids`` null, or no
+    CUDA) the ranks join with gloo.
     """
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
         if key not in os.environ:
@@ -62,7 +63,9 @@ def init_distributed(gpu_ids: list[int] | None) -> tuple[int, int, int]:
         raise SystemExit(f'error: LOCAL_RANK {local_rank}: {err}') from None
     if device.type == 'cuda':
         torch.cuda.set_device(device)
-    dist.init_process_group(backend='nccl' if device.type == 'cuda' else 'gloo')
+        dist.init_process_group(backend='nccl', device_id=device)
+    else:
+        dist.init_process_group(backend='gloo')
     return dist.get_rank(), dist.get_world_size(), local_rank
 
 

@@ -30,7 +30,7 @@ def _torchrun(monkeypatch, local_rank: int, cuda: bool) -> list[tuple]:
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2 if cuda else 0)
     monkeypatch.setattr(torch.cuda, 'set_device', lambda device: calls.append(('set_device', torch.device(device))))
     monkeypatch.setattr(train.dist, 'init_process_group',
-                        lambda backend=None, **kwargs: calls.append(('init_process_group', backend)))
+                        lambda backend=None, **kwargs: calls.append(('init_process_group', backend, kwargs)))
     monkeypatch.setattr(train.dist, 'get_rank', lambda: local_rank)
     monkeypatch.setattr(train.dist, 'get_world_size', lambda: 2)
     monkeypatch.setattr(train.dist, 'is_initialized', lambda: False)
@@ -44,7 +44,8 @@ def test_torchrun_on_cuda_selects_the_rank_gpu_before_joining_nccl(monkeypatch, 
     path.write_text(path.read_text().replace('gpu_ids: null', 'gpu_ids: [0, 1]'))
     calls = _torchrun(monkeypatch, local_rank=1, cuda=True)
     train.main(['-opt', str(path), '--launcher', 'pytorch'])
-    assert calls == [('set_device', torch.device('cuda', 1)), ('init_process_group', 'nccl'), ('train', 1, 2, 1)]
+    assert calls == [('set_device', torch.device('cuda', 1)),
+                     ('init_process_group', 'nccl', {'device_id': torch.device('cuda', 1)}), ('train', 1, 2, 1)]
 
 
 @pytest.mark.parametrize('gpu_ids, cuda', [('null', True), ('[0, 1]', False)])
@@ -54,7 +55,7 @@ def test_torchrun_on_the_cpu_joins_gloo_without_touching_cuda(monkeypatch, tmp_p
     path.write_text(path.read_text().replace('gpu_ids: null', f'gpu_ids: {gpu_ids}'))
     calls = _torchrun(monkeypatch, local_rank=0, cuda=cuda)
     train.main(['-opt', str(path), '--launcher', 'pytorch'])
-    assert calls == [('init_process_group', 'gloo'), ('train', 0, 2, 0)]
+    assert calls == [('init_process_group', 'gloo', {}), ('train', 0, 2, 0)]
 
 
 def test_torchrun_rank_beyond_the_visible_gpus_is_a_clear_error(monkeypatch, tmp_path):
