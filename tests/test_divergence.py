@@ -76,7 +76,8 @@ def test_poisoned_loss_rolls_back_and_the_run_finishes_with_lowered_rates(tmp_pa
     assert final['divergence']['rollbacks'] == 1
     assert _rates(final) == pytest.approx([0.5 * r for r in _rates(clean_state)])
     assert _rates(_state(opt, 4)) == _rates(_state(clean, 4))
-    assert final['schedulers'][0]['base_lrs'] == pytest.approx([0.5 * r for r in clean_state['schedulers'][0]['base_lrs']])
+    clean_base = clean_state['schedulers'][0]['base_lrs']
+    assert final['schedulers'][0]['base_lrs'] == pytest.approx([0.5 * r for r in clean_base])
     log = (Path(opt['path']['experiments_root']) / 'train_tiny.log').read_text()
     reason = "non-finite loss term(s) ['forw_ce']" if kind == 'nan' else 'loss spike: total'
     line = next(line for line in log.splitlines() if 'rolled back' in line)
