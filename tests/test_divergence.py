@@ -13,7 +13,7 @@ from models import create_model
 from models.divergence import SpikeDetector, TrainingSnapshot, scale_learning_rates
 from models.losses import InvMIHNetLoss
 from options import OptionError, parse
-from tests.train_helpers import tiny_train_options
+from tests.train_helpers import REPO, tiny_train_options
 
 
 def _poison(monkeypatch, at: set[int] | None = None, after: int | None = None, kind: str = 'nan') -> list[int]:
@@ -200,3 +200,12 @@ def test_cuda_training_run_rolls_back(tmp_path, monkeypatch):
     assert next(model.net.parameters()).device.type == 'cuda' and len(calls) == 5
     final = _state(opt, 4)
     assert final['divergence']['rollbacks'] == 1 and 'cuda' in final['rng']
+
+
+def test_bundled_training_options_roll_back():
+    paths = sorted((REPO / 'options' / 'train').glob('*.yml'))
+    assert paths
+    for path in paths:
+        train_opt = parse(path, is_train=True)['train']
+        assert train_opt['on_divergence'] == 'rollback', path.name
+        assert (train_opt['divergence_factor'], train_opt['rollback_lr_factor']) == (10.0, 0.5), path.name
