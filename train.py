@@ -25,6 +25,7 @@ from data import create_dataloader, create_dataset
 from inference.evaluation import BatchEvaluation, evaluate_dataset
 from inference.stego_model import StegoModel
 from models.checkpoint import CheckpointError
+from models.divergence import DivergenceError, LossSpikeError, SpikeDetector, TrainingSnapshot, scale_learning_rates
 from models.model_folder import IIH_FILE, IIR_FILE
 from models.trainer import InvMIHNetTrainer, NonFiniteLossError
 from models.training_state import read_training_state, rng_states, set_rng_states
@@ -45,14 +46,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def init_distributed() -> tuple[int, int, int]:
-    """Join the process group torchrun set up; returns (rank, world_size, local_rank)."""
+def init_distributed(gpu_ids: list[int] | None) -> tuple[int, int, int]:
+    """Join the process group torchrun set up; returns (rank, world_size, local_rank).
+
+    Training on CUDA, each rank first makes its own GPU, ``cuda:<LOCAL_RANK>``, the current device and then joins
+    with NCCL: NCCL puts the tensors of ``barrier``, ``broadcast_object_list`` and ``all_gather_object`` on the
+    current device, which would otherwise be cuda:0 in every rank (on a multi-GPU node the "duplicate GPU" error or
+    a hang); ``device_id`` binds the process group to that GPU too. Training on the CPU (``gpu_ids`` null, or no
+    CUDA) the ranks join with gloo.
+    """
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
         if key not in os.environ:
             raise SystemExit(f'error: --launcher pytorch needs the environment of torchrun ({key} is not set)')
-    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    dist.init_process_group(backend=backend)
-    return dist.get_rank(), dist.get_world_size(), int(os.environ['LOCAL_RANK'])
+    local_rank = int(os.environ['LOCAL_RANK'])
+    try:
+        device = select_device(gpu_ids, local_rank)
+    except ValueError as err:
+        raise SystemExit(f'error: LOCAL_RANK {local_rank}: {err}') from None
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)
+        dist.init_process_group(backend='nccl', device_id=device)
+    else:
+        dist.init_process_group(backend='gloo')
+    return dist.get_rank(), dist.get_world_size(), local_rank
 
 
 def seed_everything(seed: int) -> None:
@@ -85,8 +101,11 @@ class TrainingRun:
     train_loader: DataLoader
     val_loader: DataLoader | None
     tb_writer: Any
+    detector: SpikeDetector
     step: int = 0
     epoch: int = 0
+    rollbacks: int = 0
+    snapshot: TrainingSnapshot | None = None
 
     @property
     def distributed(self) -> bool:
@@ -136,15 +155,16 @@ def prepare_experiment(opt: dict, rank: int, distributed: bool, fresh: bool) -> 
     return log
 
 
-def restore_rng(state: dict[str, Any], rank: int, world_size: int, log: logging.Logger) -> None:
-    """This rank's saved RNG state. A state saved by a different number of processes cannot give every rank
-    its own: the ranks keep their fresh ``seed + rank`` streams (a statistically, not bitwise, identical
-    resume)."""
+def restore_rng(state: dict[str, Any], rank: int, world_size: int, device: torch.device,
+                log: logging.Logger) -> None:
+    """This rank's saved RNG state (its CUDA part into ``device``). A state saved by a different number of
+    processes cannot give every rank its own: the ranks keep their fresh ``seed + rank`` streams (a statistically,
+    not bitwise, identical resume)."""
     per_rank = state.get('rng_ranks')
     if world_size == 1:
-        set_rng_states(state['rng'])
+        set_rng_states(state['rng'], device)
     elif per_rank is not None and len(per_rank) == world_size:
-        set_rng_states(per_rank[rank])
+        set_rng_states(per_rank[rank], device)
     else:
         log.warning('The training state holds RNG states of %d process(es), this run has %d: every rank '
                     'continues from its own seed + rank stream, so the resume is statistically, not bitwise, '
@@ -178,11 +198,16 @@ def setup_run(opt: dict, rank: int, world_size: int, local_rank: int | None) -> 
     if opt['use_tb_logger'] and rank == 0:
         from torch.utils.tensorboard import SummaryWriter
         tb_writer = SummaryWriter(log_dir=opt['path']['tb_logger'])
-    run = TrainingRun(opt, rank, world_size, log, model, train_loader, val_loader, tb_writer)
+    train_opt = opt['train']
+    detector = SpikeDetector(train_opt['divergence_factor'], train_opt['divergence_window'])
+    run = TrainingRun(opt, rank, world_size, log, model, train_loader, val_loader, tb_writer, detector)
     if state is not None:
         model.resume_training(state)
-        restore_rng(state, rank, world_size, log)
+        restore_rng(state, rank, world_size, device, log)
         run.step = state['iter']
+        if 'divergence' in state:
+            detector.load_state_dict(state['divergence'])
+            run.rollbacks = state['divergence']['rollbacks']
         log.info('Resumed from %s at iteration %d (epoch %d)', resume_path, run.step, state['epoch'])
     run.epoch = run.step // len(train_loader)
     return run
@@ -190,17 +215,26 @@ def setup_run(opt: dict, rank: int, world_size: int, local_rank: int | None) -> 
 
 # ------------------------------------------------------------------ the loop
 def training_loop(run: TrainingRun) -> None:
-    """Train from ``run.step`` to ``train.niter``: log, validate and save at their frequencies."""
+    """Train from ``run.step`` to ``train.niter``: log, validate and save at their frequencies; a divergence stops
+    the run or rolls it back (``train.on_divergence``, see :func:`roll_back`)."""
     train_opt, logger_opt = run.opt['train'], run.opt['logger']
     total_iters, batches_per_epoch = train_opt['niter'], len(run.train_loader)
     progress = tqdm(total=total_iters, initial=run.step, disable=run.rank != 0, dynamic_ncols=True, desc='train',
                     file=sys.stderr)
+    remember_good_state(run)
     try:
         while run.step < total_iters:
             run.train_loader.sampler.set_epoch(run.epoch, run.step - run.epoch * batches_per_epoch)
             for batch in run.train_loader:
                 run.step += 1
-                losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
+                try:
+                    losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
+                    run.detector.check(agreed_total(run, losses['total']))
+                except (NonFiniteLossError, LossSpikeError) as err:
+                    roll_back(run, err)
+                    progress.n = run.step
+                    progress.refresh()
+                    break
                 run.model.update_learning_rate(run.step, train_opt['warmup_iter'])
                 progress.update(1)
                 progress.set_postfix(loss=f'{losses["total"]:.4g}')
@@ -210,15 +244,70 @@ def training_loop(run: TrainingRun) -> None:
                     validate(run)
                 if run.step % logger_opt['save_checkpoint_freq'] == 0:
                     save_checkpoint(run)
+                    remember_good_state(run)
                 if run.step >= total_iters:
+                    run.epoch += 1
                     break
-            run.epoch += 1
-    except NonFiniteLossError as err:
+            else:
+                run.epoch += 1
+    except (NonFiniteLossError, LossSpikeError, DivergenceError) as err:
         run.log.error('Stopped at iteration %d: %s. The last saved checkpoint in %s is intact.', run.step, err,
                       run.opt['path']['models'])
         raise
     finally:
         progress.close()
+
+
+# ------------------------------------------------------------------ divergence
+def agreed_total(run: TrainingRun, total: float) -> float:
+    """The total loss the ranks judge together: this process's, or under distributed training the mean over the
+    ranks (one all-reduce), so that every rank sees the same spike and rolls back or stops with the others.
+    Without spike detection (``train.divergence_factor`` null) nothing is exchanged."""
+    if not run.distributed or run.detector.factor is None:
+        return total
+    value = torch.tensor([total], dtype=torch.float64, device=run.model.device)
+    dist.all_reduce(value)
+    return value.item() / run.world_size
+
+
+def remember_good_state(run: TrainingRun) -> None:
+    """With ``train.on_divergence: rollback``, keep the state at ``run.step`` (the start, then every saved
+    checkpoint) in memory as the one to go back to."""
+    if run.opt['train']['on_divergence'] == 'rollback':
+        run.snapshot = TrainingSnapshot.take(run.model, run.step, run.epoch, run.detector)
+
+
+def roll_back(run: TrainingRun, err: Exception) -> None:
+    """Go back to the last good state with the learning rates times ``train.rollback_lr_factor`` and log it
+    (console, log file, TensorBoard). Re-raises ``err`` under ``on_divergence: stop``; raises
+    :class:`DivergenceError` once ``train.max_rollbacks`` rollbacks are spent. Every rank reaches the same
+    decision: the non-finite check and the spike check both judge values all ranks agree on."""
+    train_opt = run.opt['train']
+    if train_opt['on_divergence'] != 'rollback':
+        raise err
+    snapshot = run.snapshot
+    limit = train_opt['max_rollbacks']
+    if run.rollbacks >= limit:
+        saved = Path(run.opt['path']['training_state']) / f'{snapshot.step}.state'
+        where = f' ({saved})' if saved.is_file() else ''
+        raise DivergenceError(
+            f'training diverged at iteration {run.step} ({err}) after {run.rollbacks} rollback(s), the most '
+            f'train.max_rollbacks allows; the last good state is iteration {snapshot.step}{where}: resume from it '
+            f'with lower train.lr_G / lr_H, or allow more rollbacks') from None
+    failed_step = run.step
+    snapshot.restore(run.model, run.detector)
+    factor = train_opt['rollback_lr_factor']
+    scale_learning_rates(run.model, factor)
+    run.step, run.epoch = snapshot.step, snapshot.epoch
+    run.rollbacks += 1
+    lrs = run.model.learning_rates()
+    run.log.warning('Iteration %d diverged (%s): rolled back to iteration %d (rollback %d of %d), learning rates '
+                    'x %g: %s', failed_step, err, snapshot.step, run.rollbacks, limit, factor,
+                    ', '.join(f'{k} {v:.3e}' for k, v in lrs.items()))
+    if run.tb_writer is not None:
+        run.tb_writer.add_scalar('train/rollbacks', run.rollbacks, failed_step)
+        for key, value in lrs.items():
+            run.tb_writer.add_scalar(f'train/{key}', value, snapshot.step)
 
 
 def log_losses(run: TrainingRun, losses: dict[str, float]) -> None:
@@ -270,7 +359,7 @@ def gather_rng_states(run: TrainingRun) -> list[dict[str, Any]] | None:
     if not run.distributed:
         return None
     gathered: list[Any] = [None] * run.world_size
-    dist.all_gather_object(gathered, rng_states())
+    dist.all_gather_object(gathered, rng_states(run.model.device))
     return gathered
 
 
@@ -283,7 +372,8 @@ def save_checkpoint(run: TrainingRun, final: bool = False) -> None:
     run.model.save(run.step)
     if final:
         run.model.save('latest', run.step)
-    run.model.save_training_state(run.epoch, run.step, per_rank_rng)
+    run.model.save_training_state(run.epoch, run.step, per_rank_rng,
+                                  divergence={**run.detector.state_dict(), 'rollbacks': run.rollbacks})
     run.log.info('Saved models and training state at iteration %d', run.step)
 
 
@@ -319,10 +409,10 @@ def main(argv: list[str] | None = None) -> None:
         opt = parse(args.opt, is_train=True)
     except OptionError as err:
         raise SystemExit(f'error: {err}') from None
-    rank, world_size, local_rank = (0, 1, None) if args.launcher == 'none' else init_distributed()
+    rank, world_size, local_rank = (0, 1, None) if args.launcher == 'none' else init_distributed(opt['gpu_ids'])
     try:
         train(opt, rank, world_size, local_rank)
-    except (NonFiniteLossError, CheckpointError, OptionError, ValueError) as err:
+    except (NonFiniteLossError, LossSpikeError, DivergenceError, CheckpointError, OptionError, ValueError) as err:
         raise SystemExit(f'error: {err}') from None
     finally:
         if dist.is_initialized():

@@ -89,16 +89,19 @@ class InvMIHNetTrainer:
                                   training_record(self.opt, steps, current_commit()))
 
     def save_training_state(self, epoch: int, current_step: int,
-                            rng_ranks: list[dict[str, Any]] | None = None) -> Path:
+                            rng_ranks: list[dict[str, Any]] | None = None,
+                            divergence: dict[str, Any] | None = None) -> Path:
         """Write ``training_state/<iter>.state`` (see :mod:`models.training_state`); under distributed training
-        with every rank's RNG states, in rank order (``rng_ranks``)."""
+        with every rank's RNG states, in rank order (``rng_ranks``); ``divergence``: the trainer's divergence
+        bookkeeping (see ``models.divergence``)."""
         path = Path(self.opt['path']['training_state']) / f'{current_step}.state'
         return write_training_state(path, epoch, current_step, self.config, self.optimizers, self.schedulers,
-                                    rng_ranks)
+                                    self.device, self.scaler, rng_ranks, divergence)
 
     def resume_training(self, state: dict[str, Any]) -> None:
-        """Restore optimizers and schedulers from a training state (RNG states are restored by the caller)."""
-        restore_training_state(state, self.config, self.optimizers, self.schedulers)
+        """Restore optimizers, schedulers and the fp16 gradient scaler from a training state (RNG states are
+        restored by the caller)."""
+        restore_training_state(state, self.config, self.optimizers, self.schedulers, self.scaler)
 
     # ---------------------------------------------------------------- training
     def update_learning_rate(self, current_step: int, warmup_iter: int = -1) -> None:

@@ -7,6 +7,7 @@ and resolved against the repository root, or against the option file's folder wh
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from models.config import MODEL_NAMES, NetworkConfig
 from models.distortions import DistortionError, parse_distortion, parse_training_distortions
 from models.invmihnet import REVEAL_FROM
 from models.lr_scheduler import LR_SCHEMES
+from models.divergence import DIVERGENCE_MODES
 from models.modules.memory_saving import MEMORY_SAVING_MODES
 from models.precision import PRECISIONS
 from utils.grid import SizeError
@@ -122,6 +124,11 @@ SCHEMA: dict[str, Any] = {
         'precision': (str, 'fp32'),
         'memory_saving': (str, 'none'),
         'compile': (bool, False),
+        'on_divergence': (str, 'stop'),
+        'divergence_factor': ((float, type(None)), 10.0),
+        'divergence_window': (int, 100),
+        'rollback_lr_factor': (float, 0.5),
+        'max_rollbacks': (int, 3),
     },
     'test': {
         'reveal_from': (str, 'png'),
@@ -154,6 +161,7 @@ CHOICES: dict[str, tuple] = {
     'train.precision': tuple(PRECISIONS),
     'test.precision': tuple(PRECISIONS),
     'train.memory_saving': MEMORY_SAVING_MODES,
+    'train.on_divergence': DIVERGENCE_MODES,
     # the published file keys that take one value only (the published code builds nothing else)
     'network_G.which_model_G.subnet_type': ('DBNet',),
     'network_G.init': ('xavier',),
@@ -269,6 +277,22 @@ def _check_distortions(opt: dict, source: str) -> None:
             raise DistortionError(f'test.attacks lists an attack twice: {attacks}')
     except DistortionError as err:
         raise OptionError(f'{source}: {err}') from None
+
+
+def _check_divergence(train: dict, source: str) -> None:
+    """``train.on_divergence`` and its parameters (see ``models.divergence``)."""
+    factor, window = train['divergence_factor'], train['divergence_window']
+    if factor is not None and not (math.isfinite(factor) and factor > 1):
+        raise OptionError(f'{source}: train.divergence_factor must be a number above 1 (a total loss that many '
+                          f'times its running median is a spike) or null (no spike detection), got {factor!r}')
+    if window < 1:
+        raise OptionError(f'{source}: train.divergence_window must be a positive number of iterations, got {window}')
+    lr_factor = train['rollback_lr_factor']
+    if not (math.isfinite(lr_factor) and 0 < lr_factor <= 1):
+        raise OptionError(f'{source}: train.rollback_lr_factor must lie in (0, 1] (it multiplies the learning rates '
+                          f'at each rollback), got {lr_factor!r}')
+    if train['max_rollbacks'] < 0:
+        raise OptionError(f'{source}: train.max_rollbacks must be 0 or more, got {train["max_rollbacks"]}')
 
 
 def _resolve_path(value: str | None, option_dir: Path) -> str | None:
@@ -387,6 +411,8 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         opt['datasets'][phase_key] = ds
     _check_choices(opt, source)
     _check_distortions(opt, source)
+    if opt['train']:
+        _check_divergence(opt['train'], source)
 
     if is_train and 'train' not in opt['datasets']:
         raise OptionError(f'{source}: missing required key datasets.train')

@@ -1,11 +1,13 @@
 """The tests' shared fixtures: the golden reference cases, the bundled photographs, small training option files
-(tiny networks, small crops) and the metric names the evaluation writes."""
+(tiny networks, small crops) and the metric names the evaluation writes; the ``cuda`` marker (a test that needs a
+real CUDA GPU is skipped where there is none)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from benchmarks import golden_cases
@@ -89,3 +91,12 @@ def metric_keys() -> set[str]:
     """The mean metrics that test.py writes for every dataset (stego vs cover, recovered vs secret)."""
     return {'stego_psnr', 'stego_ssim', 'secret_psnr', 'secret_ssim', 'stego_psnr_y', 'secret_psnr_y',
             'stego_mae', 'stego_rmse', 'secret_mae', 'secret_rmse'}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA GPU (benchmarks/gpu_check.sh runs these on one)')
+    for item in items:
+        if item.get_closest_marker('cuda') is not None:
+            item.add_marker(skip)

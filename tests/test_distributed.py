@@ -1,5 +1,6 @@
 """Two gloo processes: each rank draws its own noise and ends with the same weights; a NaN loss on one rank stops
-every rank with the same message instead of leaving the others waiting in the gradient all-reduce."""
+every rank with the same message instead of leaving the others waiting in the gradient all-reduce, or rolls every
+rank back alike."""
 from __future__ import annotations
 
 import socket
@@ -16,11 +17,12 @@ pytestmark = pytest.mark.slow
 def distributed_worker(rank: int, world_size: int, port: int, opt_path: str, out_dir: str,
                        poisoned_rank: int | None) -> None:
     """One rank of a gloo process group running ``train.train``; writes ``rank<k>.pt`` with the first noise it
-    drew, its final weights, or the error that stopped it. ``poisoned_rank`` gets a NaN loss at its 2nd step."""
+    drew, its final weights, or the error that stopped it. ``poisoned_rank`` gets a NaN loss from its 2nd step on."""
     import torch
     import torch.distributed as dist
 
     import train
+    from models.divergence import DivergenceError
     from models.invmihnet import InvMIHNet
     from models.trainer import NonFiniteLossError
     from models.losses import InvMIHNetLoss
@@ -48,7 +50,7 @@ def distributed_worker(rank: int, world_size: int, port: int, opt_path: str, out
     try:
         model = train.train(parse(opt_path, is_train=True), rank, world_size)
         result['weights'] = {k: v.detach().clone() for k, v in model.net.state_dict().items()}
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, DivergenceError) as err:
         result['error'] = str(err)
     finally:
         result['noise'] = noises[0]
@@ -62,8 +64,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _run_two_ranks(tiny_train_options, tmp_path: Path, niter: int, poisoned_rank: int | None = None) -> list[dict]:
-    path = tiny_train_options(tmp_path, niter=niter, save_freq=niter)
+def _run_two_ranks(tiny_train_options, tmp_path: Path, niter: int, poisoned_rank: int | None = None,
+                   **train) -> list[dict]:
+    path = tiny_train_options(tmp_path, niter=niter, save_freq=niter, **train)
     ctx = mp.get_context('spawn')
     port = _free_port()
     procs = [ctx.Process(target=distributed_worker, args=(rank, 2, port, str(path), str(tmp_path), poisoned_rank))
@@ -92,8 +95,21 @@ def test_ranks_draw_their_own_noise_and_end_identical(tmp_path, tiny_train_optio
 
 
 def test_nan_on_one_rank_stops_every_rank_with_one_message(tmp_path, tiny_train_options):
-    results = _run_two_ranks(tiny_train_options, tmp_path, niter=4, poisoned_rank=1)
+    results = _run_two_ranks(tiny_train_options, tmp_path, niter=4, poisoned_rank=1, on_divergence='stop')
     messages = [r.get('error') for r in results]
     assert messages[0] == messages[1] == "non-finite loss term(s) ['back_rec'] on rank(s) [1]"
     log = (tmp_path / 'experiments' / 'tiny' / 'train_tiny.log').read_text()
     assert 'Stopped at iteration 2' in log
+
+
+def test_nan_on_one_rank_rolls_every_rank_back_alike(tmp_path, tiny_train_options):
+    """Rank 1's loss is NaN from its 2nd step on (replays included): both ranks roll back to the start together,
+    once, and then stop with the same message."""
+    results = _run_two_ranks(tiny_train_options, tmp_path, niter=4, poisoned_rank=1, on_divergence='rollback',
+                             max_rollbacks=1)
+    messages = [r.get('error') for r in results]
+    assert messages[0] == messages[1]
+    assert messages[0].startswith('training diverged at iteration 1 (non-finite loss term(s) [\'back_rec\'] on '
+                                  'rank(s) [1]) after 1 rollback(s)')
+    log = (tmp_path / 'experiments' / 'tiny' / 'train_tiny.log').read_text()
+    assert log.count('rolled back to iteration 0 (rollback 1 of 1)') == 1

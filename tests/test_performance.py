@@ -82,7 +82,7 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+needs_cuda = pytest.mark.cuda
 
 
 @pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=needs_cuda)])

@@ -156,7 +156,7 @@ def test_checkpoints_are_in_released_format_and_load_in_test(tmp_path, tiny_trai
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch, tiny_train_options):
-    path = tiny_train_options(tmp_path, niter=4, save_freq=2)
+    path = tiny_train_options(tmp_path, niter=4, save_freq=2, on_divergence='stop')
     opt = parse(path, is_train=True)
     real = __import__('models.losses', fromlist=['InvMIHNetLoss']).InvMIHNetLoss.__call__
     calls = {'n': 0}
