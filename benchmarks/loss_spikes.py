@@ -1,7 +1,7 @@
 """How far the total training loss rises above its running median when nothing diverges: what the default
 ``train.divergence_factor`` must stay clear of (docs/training_stability.md).
 
-    python benchmarks/loss_spikes.py --scratch-iters 200 --trained-iters 400 --window 100
+    python -m benchmarks.loss_spikes --scratch-iters 200 --trained-iters 400 --window 100
 
 Two sequences of the demo configuration (options/train/train_InvMIHNet_4images_demo.yml, 64 x 64 crops), on the CPU:
 ``from scratch``, the total loss of training steps from the initialisation (warm-up included), and ``trained
@@ -13,23 +13,21 @@ benchmarks/results/loss_spikes.json.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from statistics import median
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import create_dataloader, create_dataset  # noqa: E402
-from models import create_model  # noqa: E402
-from options import parse  # noqa: E402
-from utils.results import write_results  # noqa: E402
+from data import create_dataloader, create_dataset
+from models.model_folder import IIH_FILE, IIR_FILE
+from models.trainer import InvMIHNetTrainer
+from options import parse
+from utils.results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / 'options' / 'train' / 'train_InvMIHNet_4images_demo.yml'
-PRETRAINED = ROOT / 'experiments' / 'pretrained_models'
+DEMO_MODEL = ROOT / 'experiments' / 'pretrained_models' / 'InvMIHNet_4images_demo'
 
 
 def totals(trained: bool, iters: int, seed: int = 10) -> list[float]:
@@ -37,13 +35,12 @@ def totals(trained: bool, iters: int, seed: int = 10) -> list[float]:
     opt = parse(DEMO, is_train=True)
     opt['gpu_ids'] = None
     if trained:
-        opt['path'].update(pretrain_model_G=str(PRETRAINED / 'IIR_4images_demo.pth'),
-                           pretrain_model_H=str(PRETRAINED / 'IIH_4images_demo.pth'))
+        opt['path'].update(pretrain_model_G=str(DEMO_MODEL / IIR_FILE), pretrain_model_H=str(DEMO_MODEL / IIH_FILE))
     torch.manual_seed(seed)
     np.random.seed(seed)
     train_opt = opt['datasets']['train']
     loader = create_dataloader(create_dataset(train_opt), train_opt, opt['num_images'], seed=seed)
-    model = create_model(opt, torch.device('cpu'))
+    model = InvMIHNetTrainer(opt, torch.device('cpu'))
     values: list[float] = []
     epoch = 0
     while len(values) < iters:

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from models.training_state import rng_states, set_rng_states
-
 if TYPE_CHECKING:  # the trainer imports the option parser, which reads DIVERGENCE_MODES from here
     from models.trainer import InvMIHNetTrainer
 
@@ -93,6 +91,7 @@ class TrainingSnapshot:
 
     @classmethod
     def take(cls, model: InvMIHNetTrainer, step: int, epoch: int, detector: SpikeDetector) -> 'TrainingSnapshot':
+        from models.training_state import rng_states  # not at import: the option parser imports this module
         return cls(step, epoch, _on_cpu(model.net.state_dict()), [_on_cpu(o.state_dict()) for o in model.optimizers],
                    [_on_cpu(s.state_dict()) for s in model.schedulers],
                    None if model.scaler is None else _on_cpu(model.scaler.state_dict()),
@@ -101,6 +100,7 @@ class TrainingSnapshot:
     def restore(self, model: InvMIHNetTrainer, detector: SpikeDetector) -> None:
         """Put ``model`` (in place: the optimizers keep their parameters) and ``detector`` back; the snapshot stays
         intact for a later rollback (everything is copied in)."""
+        from models.training_state import set_rng_states
         model.net.load_state_dict(self.networks)
         for optimizer, state in zip(model.optimizers, self.optimizers):
             optimizer.zero_grad(set_to_none=True)

@@ -10,8 +10,8 @@
   mode and moved with ``.to('cuda')`` inside it, each real parameter is replaced by a fake cuda one (the mode
   runs with ``allow_non_fake_inputs=True``: a real tensor reaching an operation becomes a fake tensor on its real
   device, so a real CPU tensor mixed with a cuda one still raises). :func:`fake_cuda` therefore makes
-  :meth:`NetworkConfig.build`, the one place our networks are built, build outside the mode: the code under test
-  (``InvMIHNetModel(opt, torch.device('cuda'))``) then runs its own ``.to(device)``.
+  ``InvMIHNet.__init__``, the one place our networks are built, run outside the mode: the code under test
+  (``InvMIHNetTrainer(opt, torch.device('cuda'))``) then runs its own ``.to(device)``.
   Not used: ``with torch.device('cuda')`` while building (factories then default to cuda, and would hide the very
   bugs looked for: a ``torch.zeros(...)`` without ``device=``), and the ``meta`` device (no device to mismatch).
 - **Random generators are not checked by the mode**: ``torch.randn(..., generator=<cpu>, device='cuda')``
@@ -37,6 +37,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode, unset_fake_temporarily
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from models.config import NetworkConfig
+from models.invmihnet import InvMIHNet
 
 CUDA = torch.device('cuda', 0)
 
@@ -73,15 +74,15 @@ class _FakeCudaChecks(TorchDispatchMode):
 
 @contextmanager
 def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTensorMode]:
-    """Inside: ``torch.device('cuda')`` tensors are fake, networks built by :meth:`NetworkConfig.build` are built
-    for real (then moved by the caller's ``.to``), generators are checked and autocast for 'cuda' is enabled."""
-    real_build = NetworkConfig.build
+    """Inside: ``torch.device('cuda')`` tensors are fake, networks (:class:`InvMIHNet`) are built for real (then
+    moved by the caller's ``.to``), generators are checked and autocast for 'cuda' is enabled."""
+    real_init = InvMIHNet.__init__
 
-    def build_outside(config: NetworkConfig) -> Any:
+    def build_outside(net: InvMIHNet, config: NetworkConfig) -> None:
         with unset_fake_temporarily():
-            return real_build(config)
+            real_init(net, config)
 
-    monkeypatch.setattr(NetworkConfig, 'build', build_outside)
+    monkeypatch.setattr(InvMIHNet, '__init__', build_outside)
     monkeypatch.setattr(amp_common, 'amp_definitely_not_available', lambda: False)
     monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *args, **kwargs: True)
     with FakeTensorMode(allow_non_fake_inputs=True) as mode, _FakeCudaChecks():

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import train
-from models import create_model
+from models.trainer import InvMIHNetTrainer
 from models.training_state import rng_states, set_rng_states
 from options import parse
 from stego.model import load_model
-from tests.train_helpers import REPO, tiny_train_options
+from tests.conftest import REPO, make_tiny_train_options as tiny_train_options
 from utils.metrics import psnr
 
 DEMO_TEST = REPO / 'options' / 'test' / 'test_InvMIHNet_4images_demo.yml'
@@ -116,7 +116,7 @@ def test_cuda_training_steps_with_every_distortion(tmp_path, memory_saving):
                                                      'brightness5')]
     opt = parse(tiny_train_options(tmp_path, memory_saving=memory_saving, reveal_from='png', distortions=entries),
                 is_train=True)
-    model = create_model(opt, torch.device('cuda'))
+    model = InvMIHNetTrainer(opt, torch.device('cuda'))
     images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     before = [p.detach().clone() for p in model.net.parameters()]
     for _ in range(2):
@@ -138,10 +138,10 @@ def test_training_state_keeps_the_fp16_gradient_scaler(tmp_path):
     """fp16 training (CUDA only) resumes with its gradient scaler's scale, not a fresh one (a CPU scaler stands in)."""
     opt = parse(tiny_train_options(tmp_path), is_train=True)
     (tmp_path / 'experiments' / 'tiny' / 'training_state').mkdir(parents=True)
-    model = create_model(opt, torch.device('cpu'))
+    model = InvMIHNetTrainer(opt, torch.device('cpu'))
     model.scaler = torch.amp.GradScaler('cpu', init_scale=1024.0, growth_interval=7)
     state = torch.load(model.save_training_state(0, 3), weights_only=True)
-    resumed = create_model(opt, torch.device('cpu'))
+    resumed = InvMIHNetTrainer(opt, torch.device('cpu'))
     resumed.scaler = torch.amp.GradScaler('cpu')
     resumed.resume_training(state)
     assert resumed.scaler.get_scale() == 1024.0 and resumed.scaler.get_growth_interval() == 7

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import train
-from models import create_model
+from models.trainer import InvMIHNetTrainer
 from models.divergence import SpikeDetector, TrainingSnapshot, scale_learning_rates
 from models.losses import InvMIHNetLoss
 from options import OptionError, parse
-from tests.train_helpers import REPO, tiny_train_options
+from tests.conftest import REPO, make_tiny_train_options as tiny_train_options
 
 
 def _poison(monkeypatch, at: set[int] | None = None, after: int | None = None, kind: str = 'nan') -> list[int]:
@@ -118,7 +118,7 @@ def test_a_snapshot_rewinds_training_exactly(tmp_path):
     snapshot intact for a second rollback."""
     opt = parse(tiny_train_options(tmp_path), is_train=True)
     torch.manual_seed(0)
-    model = create_model(opt, torch.device('cpu'))
+    model = InvMIHNetTrainer(opt, torch.device('cpu'))
     images = torch.rand(10, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     detector = SpikeDetector(10.0, 3)
 
@@ -157,7 +157,7 @@ def test_learning_rate_scaling_scales_the_whole_schedule(tmp_path):
     opt['train'].update(lr_steps=[6], restarts=[8], restart_weights=[1.0])
     rates = []
     for factor in (1.0, 0.25):
-        model = create_model(opt, torch.device('cpu'))
+        model = InvMIHNetTrainer(opt, torch.device('cpu'))
         scale_learning_rates(model, factor)
         series = []
         for step in range(1, 11):

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorDeviceMismatchError
 
-from models import create_model
+from inference.stego_model import StegoModel
+from models.trainer import InvMIHNetTrainer
 from models.distortions import TrainingDistortions, attack, distort, parse_distortion, parse_training_distortions
 from models.losses import HIDING_TERMS, RESCALING_TERMS
 from models.modules.dense_subnet import DenseSubnet
@@ -16,7 +17,7 @@ from models.modules.quantization import quantize
 from options import parse
 from stego.model import load_model
 from tests.fake_cuda import CUDA, GeneratorDeviceError, assert_on_cuda, fake_cuda
-from tests.train_helpers import REPO, tiny_grid_options, tiny_train_options
+from tests.conftest import REPO, make_tiny_grid_options, make_tiny_train_options
 
 DEMO_TEST = REPO / 'options' / 'test' / 'test_InvMIHNet_4images_demo.yml'
 GRIDS = ['4images', '6images', '8images', 'HiNet_1image']
@@ -25,7 +26,8 @@ DISTORTIONS = ['none', 'jpeg75', 'jpeg90_444', 'gaussian2', 'resize0.5', 'cropou
 
 def _train_opt(tmp_path, grid: str = '4images', **train) -> dict:
     """A tiny training configuration of ``grid``, its crops of :func:`_crop` pixels."""
-    path = tiny_train_options(tmp_path, **train) if grid == '4images' else tiny_grid_options(tmp_path, grid, **train)
+    path = (make_tiny_train_options(tmp_path, **train) if grid == '4images'
+            else make_tiny_grid_options(tmp_path, grid, **train))
     if grid == '6images':
         path.write_text(path.read_text().replace('GT_size: 32', 'GT_size: 48'))
     return parse(path, is_train=True)
@@ -45,7 +47,7 @@ def host_pixels(monkeypatch):
 def test_fake_cuda_catches_what_cuda_would(monkeypatch, tmp_path):
     """The harness is not vacuous: mixed devices and a CPU generator drawing on cuda raise; weights are on cuda."""
     with fake_cuda(monkeypatch):
-        model = create_model(_train_opt(tmp_path), CUDA)
+        model = InvMIHNetTrainer(_train_opt(tmp_path), CUDA)
         assert_on_cuda(*model.net.parameters(), *model.net.buffers())
         x = torch.ones(2, 3, device=CUDA)
         with pytest.raises(FakeTensorDeviceMismatchError):
@@ -81,7 +83,7 @@ def test_every_grid_hides_and_reveals(monkeypatch, tmp_path, grid):
     opt = _train_opt(tmp_path, grid)
     size = 2 * _crop(opt)
     with fake_cuda(monkeypatch):
-        model = create_model(opt, CUDA)
+        model = StegoModel(InvMIHNetTrainer(opt, torch.device('cpu')).net, CUDA)
         n = opt['num_images']
         hidden = model.hide(torch.rand(1, 3, size, size), torch.rand(n, 3, size, size), chunk=2)
         revealed = model.reveal(hidden.stego, generator=torch.Generator().manual_seed(0), chunk=2)
@@ -94,7 +96,7 @@ def test_training_forward_and_every_loss_term(monkeypatch, tmp_path, grid, memor
     opt = _train_opt(tmp_path, grid, memory_saving=memory_saving, reveal_from='png')
     crop = _crop(opt)
     with fake_cuda(monkeypatch):
-        model = create_model(opt, CUDA)
+        model = InvMIHNetTrainer(opt, CUDA)
         images = torch.rand(2 * (opt['num_images'] + 1), 3, crop, crop)
         with torch.enable_grad():
             losses = model.compute_losses(images, images[:, :, ::opt['scale_H'], ::opt['scale_W']])
@@ -112,7 +114,7 @@ def test_precision_autocast_on_cuda(monkeypatch, tmp_path, precision):
     opt = _train_opt(tmp_path, precision=precision, memory_saving='invertible')
     seen: dict[str, torch.dtype] = {}
     with fake_cuda(monkeypatch):
-        model = create_model(opt, CUDA)
+        model = InvMIHNetTrainer(opt, CUDA)
         subnet = next(m for m in model.net.modules() if isinstance(m, DenseSubnet))
         for name in ('conv4', 'conv5'):
             getattr(subnet, name).register_forward_hook(
@@ -122,7 +124,8 @@ def test_precision_autocast_on_cuda(monkeypatch, tmp_path, precision):
             losses = model.compute_losses(images, images[:, :, ::2, ::2])
         assert_on_cuda(*losses.values())
         assert {v.dtype for v in losses.values()} == {torch.float32}
-        hidden = model.hide(images[:1], images[1:])
+        with torch.no_grad():
+            hidden = model.net.hide(images[:1].to(CUDA), images[1:].to(CUDA))
         assert_on_cuda(hidden.stego)
         assert hidden.stego.dtype == torch.float32
     assert seen == {'conv4': low, 'conv5': torch.float32}
@@ -146,7 +149,7 @@ def test_training_distortions_in_the_training_forward(monkeypatch, host_pixels, 
     entries = [{'name': name, 'p': 0.5} for name in DISTORTIONS]
     opt = _train_opt(tmp_path, reveal_from='png', distortions=entries)
     with fake_cuda(monkeypatch):
-        model = create_model(opt, CUDA)
+        model = InvMIHNetTrainer(opt, CUDA)
         assert len(model.distortions.entries) == len(DISTORTIONS)
         images = torch.rand(5, 3, 32, 32)
         with torch.enable_grad():
@@ -164,14 +167,14 @@ def test_quantization_on_cuda(monkeypatch):
 def test_nan_agreement_table_on_cuda(monkeypatch, tmp_path):
     """The ranks' all-reduced table of non-finite loss terms lives on the training device (NCCL reduces only
     cuda tensors)."""
-    import models.invmihnet_model as trainer
+    import models.trainer as trainer
 
     reduced = []
     monkeypatch.setattr(trainer.torch_dist, 'get_world_size', lambda: 2)
     monkeypatch.setattr(trainer.torch_dist, 'get_rank', lambda: 1)
     monkeypatch.setattr(trainer.torch_dist, 'all_reduce', lambda t, *a, **k: reduced.append(t))
     with fake_cuda(monkeypatch):
-        model = create_model(_train_opt(tmp_path), CUDA)
+        model = InvMIHNetTrainer(_train_opt(tmp_path), CUDA)
         model.dist = True
         model.check_finite({'guide': 1.0, 'total': 2.0})
         assert_on_cuda(*reduced)
