@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from stego.errors import OutputError
+from utils.signals import held_signals
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -36,53 +37,82 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | o
             raise OutputError(f'output {target} is given twice; choose distinct output names')
         if target.is_dir():
             raise OutputError(f'output {target} is a folder; give a file name')
+        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputError(f'output folder {blocking} is a file, not a folder; choose another output folder')
         if target.exists() and not overwrite:
             raise OutputError(f'output {target} already exists; choose another name or pass --overwrite '
                               f'(overwrite=True)')
     return targets
 
 
-def write_files(contents: Mapping[Path, bytes], overwrite: bool = False) -> list[Path]:
-    """Write every ``path -> bytes`` item, all or nothing (see the module docstring); returns the paths."""
+def _write_temp(target: Path, data: bytes) -> Path:
+    """``data`` in a new temporary file beside ``target``, flushed to disk; removed again on error."""
+    fd, name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(name, 0o644)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def write_files(contents: Mapping[Path, bytes], overwrite: bool = False,
+                inputs: Iterable[str | os.PathLike | None] = ()) -> list[Path]:
+    """Write every ``path -> bytes`` item, all or nothing (see the module docstring); returns the paths.
+
+    SIGINT / SIGTERM are held meanwhile and take effect between steps, after the folders are put back as they
+    were (see :mod:`utils.signals`). An OSError is re-raised naming the output it concerns. ``inputs`` are
+    checked again as in :func:`check_outputs`.
+    """
     items = {Path(path).expanduser(): data for path, data in contents.items()}
-    targets = check_outputs(items, overwrite=overwrite)
+    targets = check_outputs(items, inputs, overwrite=overwrite)
     created_dirs: list[Path] = []
     temps: dict[Path, Path] = {}
     backups: dict[Path, Path] = {}
     placed: list[Path] = []
-    try:
-        for target in targets:
-            missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
-            for folder in reversed(missing):
-                folder.mkdir()
-                created_dirs.append(folder)
-            fd, name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
-            temps[target] = Path(name)
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(items[target])
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(name, 0o644)
-        for target in targets:
-            if target.exists():
-                fd, name = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.old', dir=target.parent)
-                os.close(fd)
-                os.replace(target, name)
-                backups[target] = Path(name)
-            os.replace(temps[target], target)
-            del temps[target]
-            placed.append(target)
-    except BaseException:
-        for target in reversed(placed):
-            target.unlink(missing_ok=True)
-        for target, backup in backups.items():
-            os.replace(backup, target)
-        for temp in temps.values():
-            temp.unlink(missing_ok=True)
-        for folder in reversed(created_dirs):
-            with contextlib.suppress(OSError):      # not empty: something else wrote there meanwhile
-                folder.rmdir()
-        raise
-    for backup in backups.values():
-        backup.unlink(missing_ok=True)
+    current = targets[0] if targets else None
+    with held_signals() as check:
+        try:
+            for current in targets:
+                check()
+                missing = [p for p in (current.parent, *current.parent.parents) if not p.exists()]
+                for folder in reversed(missing):
+                    folder.mkdir()
+                    created_dirs.append(folder)
+                temps[current] = _write_temp(current, items[current])
+            for current in targets:
+                check()
+                if current.exists():
+                    fd, name = tempfile.mkstemp(prefix=f'.{current.name}.', suffix='.old', dir=current.parent)
+                    os.close(fd)
+                    try:
+                        os.replace(current, name)
+                    except BaseException:
+                        Path(name).unlink(missing_ok=True)
+                        raise
+                    backups[current] = Path(name)
+                os.replace(temps[current], current)
+                del temps[current]
+                placed.append(current)
+        except BaseException as err:
+            for target in reversed(placed):
+                target.unlink(missing_ok=True)
+            for target, backup in backups.items():
+                os.replace(backup, target)
+            for temp in temps.values():
+                temp.unlink(missing_ok=True)
+            for folder in reversed(created_dirs):
+                with contextlib.suppress(OSError):      # not empty: something else wrote there meanwhile
+                    folder.rmdir()
+            if isinstance(err, OSError) and err.strerror:
+                raise OSError(err.errno, f'cannot write it ({err.strerror}); nothing was written',
+                              str(current)) from None
+            raise
+        for backup in backups.values():
+            backup.unlink(missing_ok=True)
     return targets
