@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stego import StegoKey, default_key_path, load_model, reveal_image, write_secrets
-from stego.cli import add_common_arguments, apply_inference_arguments, cli_session, print_warnings, reveal_seed
+from stego.cli import (add_common_arguments, apply_inference_arguments, cli_session, model_inputs, print_warnings,
+                       reveal_seed)
 from stego.outputs import check_outputs
-from stego.receiver import output_names
+from stego.receiver import check_secret_sizes, output_names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,11 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run reveal.py; every error becomes ``SystemExit('error: ...')`` and the output folder is left as it was."""
     args = build_parser().parse_args(argv)
     out_dir = Path(args.out_dir)
-    with cli_session():
+    with cli_session('reveal.py'):
         key = StegoKey.load(args.key) if args.key else None
+        if key is not None:
+            check_secret_sizes(key, args.max_pixels)
         model = load_model(args.opt, args.iir, args.iih, 'cpu' if args.cpu else None)
         apply_inference_arguments(args, model)
-        inputs = [args.stego, args.key, args.opt, args.iir, args.iih]
+        inputs = [args.stego, args.key, args.opt, args.iir, args.iih, *model_inputs(model)]
         names = output_names(key, model.network_config.num_images)
         check_outputs([out_dir / name for name in names], inputs, args.overwrite)
         seed = reveal_seed(args, model)

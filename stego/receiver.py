@@ -14,7 +14,7 @@ from data.image_io import to_uint8
 from models.config import SizeError
 from models.invmihnet_model import InvMIHNetModel
 from stego.errors import CoverSizeError, KeyMismatchError
-from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb, resize_image, to_image, to_tensor
+from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb, resize_image, to_image, to_tensor, too_large
 from stego.key import StegoKey, pixels_sha256, weights_sha256
 from stego.outputs import check_outputs, write_files
 from stego.png import encode_png
@@ -54,6 +54,15 @@ def restore_sizes(secrets: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]
     return [to_uint8(resize_image(s, h, w)) for s, (h, w) in zip(secrets, sizes)]
 
 
+def check_secret_sizes(key: StegoKey, max_pixels: int) -> None:
+    """Refuse (:class:`ImageTooLargeError`) a key whose secret sizes are above ``max_pixels``: they are what
+    revealing allocates, so they are checked before anything is decoded."""
+    for i, ((height, width), name) in enumerate(zip(key.secret_sizes, key.secret_names), 1):
+        if height * width > max_pixels:
+            raise too_large(f'the key\'s secret {i:02d} ({name[:80]!r})', height, width, max_pixels,
+                            'refused before revealing')
+
+
 def check_key(model: InvMIHNetModel, key: StegoKey) -> None:
     """Raise :class:`KeyMismatchError` unless ``key`` was made with this model's configuration and weights."""
     config = model.network_config
@@ -81,6 +90,8 @@ def reveal_image(model: InvMIHNetModel, stego: ImageSource, key: StegoKey | str 
     """
     if key is not None and not isinstance(key, StegoKey):
         key = StegoKey.load(key)
+    if key is not None:
+        check_secret_sizes(key, max_pixels)
     name = 'the stego array' if isinstance(stego, np.ndarray) else str(stego)
     image, warnings = load_rgb(stego, 'stego', max_pixels, stego=True)
     height, width = image.shape[:2]
@@ -115,4 +126,4 @@ def write_secrets(result: RevealResult, out_dir: str | os.PathLike, overwrite: b
     folder = Path(out_dir).expanduser()
     targets = {folder / name: encode_png(secret) for name, secret in zip(result.names, result.secrets)}
     check_outputs(targets, inputs, overwrite)
-    return write_files(targets, overwrite)
+    return write_files(targets, overwrite, inputs)
