@@ -23,6 +23,9 @@ OPTION_FILE_LIMIT = 1 << 20         # bytes: an option file is a few kilobytes
 MAX_DEPTH = 16                      # nesting of mappings and lists in an option file
 MAX_VALUES = 100_000                # values in an option file once YAML aliases are expanded
 SEED_LIMIT = 2 ** 32                # seeds are 0 .. 2**32 - 1 (what numpy accepts)
+MAX_GRID = 16                       # scale_H, scale_W and IIR levels: the published grids go up to 4 x 4
+MAX_BLOCKS = 256                    # coupling blocks per IIR level or in the IIH (the published ones use 16)
+MAX_SIDE = 1 << 16                  # pixels: a training crop or a center crop
 
 
 class OptionError(ValueError):
@@ -191,11 +194,15 @@ RANGES: dict[str, tuple[Any, str]] = {
     'test.gaussian_scale': (lambda v: v >= 0, '>= 0 (the standard deviation of the reveal noise)'),
     'test.seed': (lambda v: v is None or 0 <= v < SEED_LIMIT, f'null or in 0 .. {SEED_LIMIT - 1}'),
     'test.chunk': (lambda v: v is None or v >= 1, 'null or a positive number of images'),
-    'network_H.block_num': (lambda v: v >= 1, 'a positive number of blocks'),
+    'scale_H': (lambda v: 1 <= v <= MAX_GRID, f'in 1 .. {MAX_GRID}'),
+    'scale_W': (lambda v: 1 <= v <= MAX_GRID, f'in 1 .. {MAX_GRID}'),
+    'network_G.block_num': (lambda v: len(v) <= MAX_GRID and all(b <= MAX_BLOCKS for b in v),
+                            f'at most {MAX_GRID} levels of at most {MAX_BLOCKS} blocks'),
+    'network_H.block_num': (lambda v: 1 <= v <= MAX_BLOCKS, f'a number of blocks in 1 .. {MAX_BLOCKS}'),
     'logger.print_freq': (lambda v: v >= 1, 'a positive number of iterations'),
     'logger.save_checkpoint_freq': (lambda v: v >= 1, 'a positive number of iterations'),
-    'datasets.*.n_workers': (lambda v: v >= 0, '>= 0'),
-    'datasets.*.GT_size': (lambda v: v is None or v >= 1, 'a positive size in pixels'),
+    'datasets.*.n_workers': (lambda v: 0 <= v <= 1024, 'in 0 .. 1024'),
+    'datasets.*.GT_size': (lambda v: v is None or 1 <= v <= MAX_SIDE, f'a size in pixels, 1 .. {MAX_SIDE}'),
     'datasets.*.max_batches': (lambda v: v is None or v >= 1, 'null or a positive number of batches'),
 }
 """Values checked beyond their type: dotted key -> (test, what the value must be)."""

@@ -26,7 +26,8 @@ def _same_file(a: Path, b: Path) -> bool:
 def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike | None] = (),
                   overwrite: bool = False) -> list[Path]:
     """Refuse (:class:`OutputError`) an output that is also an input or another output, an output that is a
-    folder, and an existing output unless ``overwrite``. Returns the outputs as Paths."""
+    folder, a device or another special file, an output whose folder is a file, and an existing output unless
+    ``overwrite``. Returns the outputs as Paths."""
     targets = [Path(p).expanduser() for p in outputs]
     sources = [Path(p).expanduser() for p in inputs if p is not None and not isinstance(p, (bytes, bytearray))]
     for i, target in enumerate(targets):
@@ -40,6 +41,9 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | o
         blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             raise OutputError(f'output folder {blocking} is a file, not a folder; choose another output folder')
+        if target.exists() and not target.is_file():
+            raise OutputError(f'output {target} exists and is not a regular file (a device, FIFO or socket); '
+                              f'refusing to replace it')
         if target.exists() and not overwrite:
             raise OutputError(f'output {target} already exists; choose another name or pass --overwrite '
                               f'(overwrite=True)')

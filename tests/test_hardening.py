@@ -237,6 +237,8 @@ def test_the_option_files_checkpoints_are_inputs_no_output_may_replace(kit, tmp_
     outcome = run_tool(hide.main, hide_argv(kit, tmp_path / 'ck.png', '--key', str(link), '--overwrite'))
     assert is_one_line_error(outcome) and 'is also an input' in outcome.message
     assert (kit.iih.read_bytes(), kit.iir.read_bytes()) == before
+    outcome = run_tool(hide.main, hide_argv(kit, tmp_path / 'ck.png', '--key', '/dev/null', '--overwrite'))
+    assert is_one_line_error(outcome) and 'output /dev/null exists and is not a regular file' in outcome.message
 
 
 def test_test_py_refuses_a_results_folder_holding_its_inputs(kit, tmp_path):
