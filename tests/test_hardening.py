@@ -264,6 +264,16 @@ def test_a_huge_file_tail_is_refused_from_the_file_size(kit, tmp_path):
     assert '12,884,901,888 bytes' in outcome.message and 'far more than a 32 x 28 image needs' in outcome.message
 
 
+def test_a_dataset_image_file_is_read_only_up_to_its_limit(kit, tmp_path):
+    from data.image_io import IMAGE_FILE_LIMIT, ImageReadError, read_image
+    image = tmp_path / 'p.png'
+    image.write_bytes((kit.photos / 'p0.png').read_bytes())
+    with image.open('r+b') as handle:
+        handle.truncate(IMAGE_FILE_LIMIT + 1)
+    with pytest.raises(ImageReadError, match=f'image file {image} is 2,147,483,649 bytes, more than the limit'):
+        read_image(image)
+
+
 def test_devices_fifos_and_oversized_keys_are_refused_unread(kit, tmp_path):
     zero = tmp_path / 'zero.key.json'
     zero.symlink_to('/dev/zero')
