@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inputs = [args.cover, *args.secrets, args.opt, args.iir, args.iih]
         check_outputs([stego_path, key_path], inputs, args.overwrite)
         model = load_model(args.opt, args.iir, args.iih, 'cpu' if args.cpu else None)
-        inputs += model_inputs(model)
+        inputs += model_inputs(model)                  # the checkpoints the option file names are inputs too
         check_outputs([stego_path, key_path], inputs, args.overwrite)
         apply_inference_arguments(args, model)
         seed = reveal_seed(args, model)

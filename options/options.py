@@ -193,7 +193,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     'train.gaussian_scale': (lambda v: v >= 0, '>= 0 (the standard deviation of the reveal noise)'),
     'test.gaussian_scale': (lambda v: v >= 0, '>= 0 (the standard deviation of the reveal noise)'),
     'test.seed': (lambda v: v is None or 0 <= v < SEED_LIMIT, f'null or in 0 .. {SEED_LIMIT - 1}'),
-    'test.chunk': (lambda v: v is None or v >= 1, 'null or a positive number of images'),
+    'test.chunk': (lambda v: v is None or v >= 1, 'a positive number of images or null'),
     'scale_H': (lambda v: 1 <= v <= MAX_GRID, f'in 1 .. {MAX_GRID}'),
     'scale_W': (lambda v: 1 <= v <= MAX_GRID, f'in 1 .. {MAX_GRID}'),
     'network_G.block_num': (lambda v: len(v) <= MAX_GRID and all(b <= MAX_BLOCKS for b in v),

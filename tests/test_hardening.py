@@ -313,7 +313,8 @@ def test_sigterm_during_the_writes_leaves_nothing_and_exits_143(kit, tmp_path, m
     out = tmp_path / 'new' / 'stego.png'
     outcome = run_tool(hide.main, hide_argv(kit, out))
     assert outcome.status == 143 and outcome.message is None
-    assert outcome.stderr.strip() == 'hide.py: terminated (SIGTERM); no half-written file was left'
+    assert outcome.stderr.strip().splitlines()[-1] == 'hide.py: terminated (SIGTERM); no half-written file was left'
+    assert 'Traceback' not in outcome.stderr
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
@@ -325,7 +326,8 @@ def test_ctrl_c_while_an_output_is_moved_aside_restores_it_and_exits_130(kit, tm
     _signal_during(monkeypatch, stego.outputs.tempfile, 'mkstemp', signal.SIGINT, calls=6)   # the 2nd backup
     outcome = run_tool(reveal.main, reveal_argv(kit, out_dir, '--overwrite', '--seed', '5'))
     assert outcome.status == 130 and 'Traceback' not in outcome.stderr
-    assert outcome.stderr.strip() == 'reveal.py: interrupted (Ctrl-C); no half-written file was left'
+    assert outcome.stderr.strip().splitlines()[-1] == \
+        'reveal.py: interrupted (Ctrl-C); no half-written file was left'
     assert tree(tmp_path) == before
 
 
@@ -336,7 +338,7 @@ def test_ctrl_c_in_test_py_is_one_line_and_130(kit, tmp_path, monkeypatch):
         raise KeyboardInterrupt
     monkeypatch.setattr(test_script, 'run', interrupted)
     outcome = run_tool(test_script.main, ['-opt', str(opt)])
-    assert outcome.status == 130 and outcome.stderr.strip().startswith('test.py: interrupted (Ctrl-C)')
+    assert outcome.status == 130 and outcome.stderr.strip().splitlines()[-1].startswith('test.py: interrupted (Ctrl-C)')
 
 
 def test_a_held_signal_unwinds_the_block_and_is_delivered_after_it():
@@ -400,7 +402,7 @@ def test_names_from_option_files_are_single_path_components(kit, tmp_path, name)
     (lambda raw: raw['test'].update(gaussian_scale=float('inf')), 'test.gaussian_scale must be a finite number'),
     (lambda raw: raw['test'].update(gaussian_scale=-1e9), r'test.gaussian_scale must be >= 0'),
     (lambda raw: raw['test'].update(seed=2 ** 70), r'test.seed must be null or in 0 .. 4294967295'),
-    (lambda raw: raw['test'].update(chunk=0), r'test.chunk must be null or a positive number')])
+    (lambda raw: raw['test'].update(chunk=0), r'test.chunk must be a positive number of images or null')])
 def test_test_option_values_are_range_checked(kit, tmp_path, edit, message):
     with pytest.raises(OptionError, match=message):
         parse(option_file(kit, tmp_path, edit), is_train=False)
