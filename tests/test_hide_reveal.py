@@ -247,7 +247,8 @@ def test_malformed_key_is_a_clear_error(hidden, tmp_path, damage):
     path.write_text(text)
     expected = {'truncated': 'not valid JSON', 'not_json': 'not valid JSON', 'missing_field': r"missing fields \['weights'\]",
                 'unknown_field': r"unknown fields \['comment'\]", 'wrong_count': 'secrets must list 4',
-                'bad_hash': 'stego.sha256 must be 64', 'bad_size': r'secrets\[1\].height must be an integer in 1 \.\. 1048576',
+                'bad_hash': 'stego.sha256 must be 64',
+                'bad_size': r'secrets\[1\].height must be an integer in 1 \.\. 1048576',
                 'wrong_format': 'expected .InvMIHNet-key'}[damage]
     with pytest.raises(KeyFileError, match=expected) as err:
         StegoKey.load(path)
