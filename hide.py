@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stego import HideResult, default_key_path, hide_images
-from stego.cli import add_common_arguments, channel_notice, cli_session, load_cli_model, model_source, reveal_seed
+from stego.cli import (add_common_arguments, channel_notice, cli_session, load_cli_model, model_inputs, model_source,
+                       print_warnings, reveal_seed)
 from stego.cover import COVER_MODES
 from stego.outputs import check_outputs, write_files
 from stego.png import check_png_path, encode_png
@@ -67,18 +68,21 @@ def format_report(result: HideResult, stego_path: Path, key_path: Path, seed: in
 def main(argv: Sequence[str] | None = None) -> int:
     """Run hide.py; every error becomes ``SystemExit('error: ...')`` and nothing is written."""
     args = build_parser().parse_args(argv)
-    with cli_session():
+    with cli_session('hide.py'):
         stego_path = check_png_path(args.out)
         key_path = Path(args.key) if args.key else default_key_path(stego_path)
         inputs = [args.cover, *args.secrets, model_source(args), args.iir, args.iih]
         check_outputs([stego_path, key_path], inputs, args.overwrite)
         model = load_cli_model(args)
+        inputs += model_inputs(model)                  # the files the model was read from are inputs too
+        check_outputs([stego_path, key_path], inputs, args.overwrite)
         seed = reveal_seed(args, model)
         result = hide_images(model, args.cover, args.secrets, mode=args.mode, verify=args.verify,
                              max_pixels=args.max_pixels, seed=seed)
         write_files({stego_path: encode_png(result.stego), key_path: result.key.to_text().encode('utf-8')},
-                    args.overwrite)
+                    args.overwrite, inputs=inputs)
     print(format_report(result, stego_path, key_path, seed))
+    print_warnings(result.warnings)
     print(f'warning: {channel_notice(model)}', file=sys.stderr)
     return 0
 

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stego import StegoKey, default_key_path, reveal_image, write_secrets
-from stego.cli import add_common_arguments, cli_session, load_cli_model, model_source, print_warnings, reveal_seed
+from stego.cli import (add_common_arguments, cli_session, load_cli_model, model_inputs, model_source, print_warnings,
+                       reveal_seed)
 from stego.model import resolve_reference
 from stego.outputs import check_outputs
-from stego.receiver import output_names
+from stego.receiver import check_secret_sizes, output_names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run reveal.py; every error becomes ``SystemExit('error: ...')`` and the output folder is left as it was."""
     args = build_parser().parse_args(argv)
     out_dir = Path(args.out_dir)
-    with cli_session():
+    with cli_session('reveal.py'):
         key = StegoKey.load(args.key) if args.key else None
+        if key is not None:
+            check_secret_sizes(key, args.max_pixels)
         named = str(resolve_reference(key.model)) if key is not None and key.model else None
         model = load_cli_model(args, named)
-        inputs = [args.stego, args.key, model_source(args, named), args.iir, args.iih]
+        inputs = [args.stego, args.key, model_source(args, named), args.iir, args.iih, *model_inputs(model)]
         names = output_names(key, model.network_config.num_images)
         check_outputs([out_dir / name for name in names], inputs, args.overwrite)
         seed = reveal_seed(args, model)

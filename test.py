@@ -24,6 +24,8 @@ from models.distortions import parse_distortion
 from options import OptionError, dict_to_yaml, parse
 from utils.image_io import save_image
 from utils.logger import setup_logger
+from utils.messages import error_message
+from utils.signals import exit_on_signals
 
 LOG = 'invmihnet'
 TABLE_KEYS = ('stego_psnr', 'stego_ssim', 'stego_psnr_y', 'secret_psnr', 'secret_ssim', 'secret_psnr_y',
@@ -124,6 +126,21 @@ def test_dataset(model: StegoModel, opt: dict, ds_opt: dict, loader: DataLoader,
     return table.means()
 
 
+def check_inputs_outside(opt: dict, results_root: Path) -> None:
+    """Refuse (ValueError) a run whose results folder holds one of its inputs (the option file, a checkpoint, a
+    dataset folder): writing the results could replace it."""
+    paths = opt['path']
+    inputs = [('the option file', opt.get('source')), ('path.pretrain_model_G', paths['pretrain_model_G']),
+              ('path.pretrain_model_H', paths['pretrain_model_H'])]
+    inputs += [(f'{ds["opt_key"]}.{key}', ds[key]) for ds in opt['datasets'].values()
+               for key in ('dataroot_GT', 'dataroot_LQ')]
+    root = results_root.resolve()
+    for what, value in inputs:
+        if value and (root == Path(value).resolve() or root in Path(value).resolve().parents):
+            raise ValueError(f'{what} {value} lies in the results folder {results_root}, which this run writes: '
+                             f'move it, or change name / path.root')
+
+
 def run(opt: dict) -> dict[str, dict[str, float]]:
     """Evaluate every ``datasets.test_*`` entry; returns the mean metrics per dataset name.
 
@@ -134,6 +151,7 @@ def run(opt: dict) -> dict[str, dict[str, float]]:
     model = StegoModel.from_options(opt)
     loaders = create_test_loaders(opt)
     results_root = Path(opt['path']['results_root'])
+    check_inputs_outside(opt, results_root)
     results_root.mkdir(parents=True, exist_ok=True)
     log = setup_logger(LOG, results_root / f'test_{opt["name"]}.log')
     (results_root / 'options.yml').write_text(dict_to_yaml(opt), encoding='utf-8')
@@ -145,11 +163,14 @@ def run(opt: dict) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run test.py; an expected error ends it with one ``error: ...`` line, Ctrl-C / SIGTERM with status 130 /
+    143 (:func:`utils.signals.exit_on_signals`)."""
     args = parse_args(argv)
-    try:
-        run(parse(args.opt, is_train=False))
-    except (OptionError, CheckpointError, ValueError) as err:
-        raise SystemExit(f'error: {err}') from None
+    with exit_on_signals('test.py'):
+        try:
+            run(parse(args.opt, is_train=False))
+        except (OptionError, CheckpointError, ValueError, OSError, MemoryError) as err:
+            raise SystemExit(f'error: {error_message(err)}') from None
 
 
 if __name__ == '__main__':

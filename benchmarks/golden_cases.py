@@ -83,6 +83,11 @@ def option_file_for(num_images: int, ckpt_dir: Path, dataroot: Path | None = Non
     opt['path'].update(pretrain_model_G=str(iir_path), pretrain_model_H=str(iih_path), root=str(ckpt_dir))
     if dataroot is not None:
         opt['datasets']['test_1']['dataroot_GT'] = str(dataroot)
+    for key, value in (yaml.safe_load(extra) or {}).items():     # sections given in `extra` are merged
+        if isinstance(value, dict) and isinstance(opt.get(key), dict):
+            opt[key].update(value)
+        else:
+            opt[key] = value
     path = ckpt_dir / f'test_{num_images}images.yml'
-    path.write_text(yaml.safe_dump(opt) + extra)
+    path.write_text(yaml.safe_dump(opt))
     return path

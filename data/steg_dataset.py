@@ -6,8 +6,8 @@ in the published layout. A loader batch of ``N + 1`` samples is one cover and N 
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import random
 import warnings
 from pathlib import Path
@@ -21,11 +21,18 @@ from torch.utils.data import Dataset
 from utils.image_io import ImageReadError, hwc_to_chw, list_images, opencv_to_rgb_float, read_image
 from data.imresize import imresize
 from utils.grid import Grid
+from utils.limited_read import measure_nesting, read_limited
 
 PHASES = ("train", "val", "test")
 ON_CORRUPT_CHOICES = ("error", "skip")
 EVAL_BLOCK = 4
 """Val/test images are cropped to multiples of ``EVAL_BLOCK * scale`` (as published)."""
+
+
+META_FILE = "meta_info.json"
+OLD_META_FILE = "meta_info.pkl"
+META_LIMIT = 256 << 20
+"""Bytes: an LMDB's metadata lists each key and size (about 40 bytes an image); a larger file is refused."""
 
 
 def is_lmdb_root(root: str | os.PathLike) -> bool:
@@ -57,11 +64,31 @@ class _FolderSource:
         return read_image(self.paths[index])
 
 
+def read_meta(meta_path: Path, option: str) -> dict[str, Any]:
+    """An LMDB's ``meta_info.json``: a JSON object with 'keys' (strings) and 'resolution' ("C_H_W" strings);
+    ValueError naming ``option`` and the file for anything else."""
+    try:
+        meta = json.loads(read_limited(meta_path, META_LIMIT, f"{option}: LMDB metadata").decode("utf-8"))
+        depth, _ = measure_nesting(meta)
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot read {meta_path} ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ValueError(f"{option}: {meta_path} is not valid LMDB metadata ({reason})") from None
+    if (not isinstance(meta, dict) or depth > 2 or not isinstance(meta.get("keys"), list)
+            or not isinstance(meta.get("resolution"), list)
+            or not all(isinstance(v, str) for v in meta["keys"] + meta["resolution"])):
+        raise ValueError(f"{option}: {meta_path} must be a JSON object with 'keys' and 'resolution', lists of "
+                         f"strings (written by scripts/create_lmdb.py)")
+    return meta
+
+
 class _LmdbSource:
     """Images stored in an LMDB as raw HWC BGR uint8 bytes (published layout).
 
-    ``meta_info.pkl`` in the LMDB folder holds 'keys' (list of str) and 'resolution'
-    (list of "C_H_W" strings, one per key, or a single one for all). The environment is
+    ``meta_info.json`` in the LMDB folder holds 'keys' (list of str) and 'resolution'
+    (list of "C_H_W" strings, one per key, or a single one for all); a published LMDB's ``meta_info.pkl`` is
+    never unpickled: the error gives the command that converts it. The environment is
     opened by the process that reads, for each read, and closed right after (tens of
     microseconds): an LMDB handle must not cross ``fork()`` into DataLoader workers, and
     py-lmdb refuses a second handle on the same files in one process, which a handle kept
@@ -71,15 +98,15 @@ class _LmdbSource:
     def __init__(self, root: Path, option: str) -> None:
         if not (root / "data.mdb").is_file():
             raise ValueError(f"{option}: {root} is not an LMDB folder (no data.mdb)")
-        meta_path = root / "meta_info.pkl"
-        if not meta_path.is_file():
+        meta_path = root / META_FILE
+        if not meta_path.exists():
+            if (root / OLD_META_FILE).exists():
+                raise ValueError(f"{option}: {root} has only the published {OLD_META_FILE}, which this code "
+                                 f"never unpickles (a pickle can run code); convert it once with "
+                                 f"python scripts/create_lmdb.py --convert-meta {root}")
             raise ValueError(f"{option}: {meta_path} is missing")
-        with meta_path.open("rb") as handle:
-            meta = pickle.load(handle)
-        if not isinstance(meta, dict) or "keys" not in meta or "resolution" not in meta:
-            raise ValueError(f"{option}: {meta_path} must be a dict with 'keys' and 'resolution'")
-        keys = [key.decode() if isinstance(key, bytes) else str(key) for key in meta["keys"]]
-        resolutions = list(meta["resolution"])
+        meta = read_meta(meta_path, option)
+        keys, resolutions = meta["keys"], meta["resolution"]
         if not keys:
             raise ValueError(f"{option}: the LMDB {root} lists no keys")
         if len(resolutions) == 1:

@@ -22,7 +22,7 @@ from models.compile import compile_subnets
 from models.checkpoint import load_checkpoints
 from models.config import NetworkConfig
 from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
-from models.model_folder import ModelInfo, load_model_folder
+from models.model_folder import IIH_FILE, IIR_FILE, MODEL_JSON, ModelInfo, load_model_folder
 from models.precision import set_subnet_precision, subnet_dtype
 from options import parse
 from utils.device import select_device
@@ -48,6 +48,8 @@ class StegoModel:
         self.info = info
         self.untrained: list[str] = []
         """The networks without a checkpoint (an option file that names none): untrained, only good for tests."""
+        self.input_files: list[str] = []
+        """The files the model was read from (model.json and weights, or option file and checkpoints)."""
         self.precision = 'fp32'
         self.chunk: int | None = None
         self.set_inference(precision, chunk, compile, key)
@@ -61,7 +63,9 @@ class StegoModel:
         net, info = load_model_folder(folder)
         target = select_device([0]) if device is None else torch.device(device)
         settings.setdefault('trained_distortions', tuple(info.training.distortion_names))
-        return cls(net, target, source=str(folder), info=info, **settings)
+        model = cls(net, target, source=str(folder), info=info, **settings)
+        model.input_files = [str(Path(folder) / name) for name in (MODEL_JSON, IIR_FILE, IIH_FILE)]
+        return model
 
     @classmethod
     def from_options(cls, opt: str | os.PathLike | dict, device: torch.device | str | None = None,
@@ -88,6 +92,7 @@ class StegoModel:
         model.untrained = [f'{name} (path.{key})' for name, key, path in
                            (('IIR', 'pretrain_model_G', iir), ('IIH', 'pretrain_model_H', iih))
                            if not path and (name == 'IIH' or config.rescales)]
+        model.input_files = [str(p) for p in (opt.get('source'), iir, iih) if p]
         return model
 
     # ---------------------------------------------------------------- settings

@@ -16,14 +16,22 @@ import yaml
 
 from models.config import MODEL_NAMES, NetworkConfig
 from models.distortions import DistortionError, parse_distortion, parse_training_distortions
+from models.divergence import DIVERGENCE_MODES
 from models.invmihnet import REVEAL_FROM
 from models.lr_scheduler import LR_SCHEMES
-from models.divergence import DIVERGENCE_MODES
 from models.modules.memory_saving import MEMORY_SAVING_MODES
 from models.precision import PRECISIONS
 from utils.grid import SizeError
+from utils.limited_read import measure_nesting, read_limited
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+OPTION_FILE_LIMIT = 1 << 20         # bytes: an option file is a few kilobytes
+MAX_DEPTH = 16                      # nesting of mappings and lists in an option file
+MAX_VALUES = 100_000                # values in an option file once YAML aliases are expanded
+SEED_LIMIT = 2 ** 32                # seeds are 0 .. 2**32 - 1 (what numpy accepts)
+MAX_GRID = 16                       # scale_H, scale_W and IIR levels: the published grids go up to 4 x 4
+MAX_BLOCKS = 256                    # coupling blocks per IIR level or in the IIH (the published ones use 16)
+MAX_SIDE = 1 << 16                  # pixels: a training crop or a center crop
 
 
 class OptionError(ValueError):
@@ -175,6 +183,95 @@ CHOICES: dict[str, tuple] = {
 """The allowed values of every option that has a fixed set, by dotted key (``*``: any dataset)."""
 
 
+RANGES: dict[str, tuple[Any, str]] = {
+    'train.niter': (lambda v: v >= 1, 'a positive number of iterations'),
+    'train.lr_G': (lambda v: v >= 0, '>= 0'),
+    'train.lr_H': (lambda v: v >= 0, '>= 0'),
+    'train.beta1': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'train.beta2': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'train.beta1_H': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'train.beta2_H': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'train.eps_H': (lambda v: v > 0, '> 0'),
+    'train.weight_decay_G': (lambda v: v >= 0, '>= 0'),
+    'train.weight_decay_H': (lambda v: v >= 0, '>= 0'),
+    'train.warmup_iter': (lambda v: v >= -1, '>= -1 (-1: no warm-up)'),
+    'train.lr_gamma': (lambda v: v > 0, '> 0'),
+    'train.eta_min': (lambda v: v >= 0, '>= 0'),
+    'train.manual_seed': (lambda v: v is None or 0 <= v < SEED_LIMIT, f'null or in 0 .. {SEED_LIMIT - 1}'),
+    'train.val_freq': (lambda v: v >= 1, 'a positive number of iterations'),
+    'train.lambda_fit_forw': (lambda v: v >= 0, '>= 0'),
+    'train.lambda_rec_back': (lambda v: v >= 0, '>= 0'),
+    'train.lambda_ce_forw': (lambda v: v >= 0, '>= 0'),
+    'train.lamda_reconstruction': (lambda v: v >= 0, '>= 0'),
+    'train.lamda_guide': (lambda v: v >= 0, '>= 0'),
+    'train.lamda_low_frequency': (lambda v: v >= 0, '>= 0'),
+    'train.gradient_clipping': (lambda v: v is None or v > 0, 'null (no clipping) or > 0'),
+    'train.gaussian_scale': (lambda v: v >= 0, '>= 0 (the standard deviation of the reveal noise)'),
+    'test.gaussian_scale': (lambda v: v >= 0, '>= 0 (the standard deviation of the reveal noise)'),
+    'test.seed': (lambda v: v is None or 0 <= v < SEED_LIMIT, f'null or in 0 .. {SEED_LIMIT - 1}'),
+    'test.chunk': (lambda v: v is None or v >= 1, 'a positive number of images or null'),
+    'scale_H': (lambda v: 1 <= v <= MAX_GRID, f'in 1 .. {MAX_GRID}'),
+    'scale_W': (lambda v: 1 <= v <= MAX_GRID, f'in 1 .. {MAX_GRID}'),
+    'network_G.block_num': (lambda v: len(v) <= MAX_GRID and all(b <= MAX_BLOCKS for b in v),
+                            f'at most {MAX_GRID} levels of at most {MAX_BLOCKS} blocks'),
+    'network_H.block_num': (lambda v: 1 <= v <= MAX_BLOCKS, f'a number of blocks in 1 .. {MAX_BLOCKS}'),
+    'logger.print_freq': (lambda v: v >= 1, 'a positive number of iterations'),
+    'logger.save_checkpoint_freq': (lambda v: v >= 1, 'a positive number of iterations'),
+    'datasets.*.n_workers': (lambda v: 0 <= v <= 1024, 'in 0 .. 1024'),
+    'datasets.*.GT_size': (lambda v: v is None or 1 <= v <= MAX_SIDE, f'a size in pixels, 1 .. {MAX_SIDE}'),
+    'datasets.*.max_batches': (lambda v: v is None or v >= 1, 'null or a positive number of batches'),
+}
+"""Values checked beyond their type: dotted key -> (test, what the value must be)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice (YAML says keys are unique; PyYAML would
+    silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:       # an unhashable key: the base class reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'key {key!r} is given twice in the same mapping', key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """A YAML document (safe types only, no duplicate keys), nested at most :data:`MAX_DEPTH` deep and holding
+    at most :data:`MAX_VALUES` values with aliases expanded; :class:`OptionError` naming ``source`` otherwise."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        depth, size = measure_nesting(data)
+    except yaml.YAMLError as err:
+        raise OptionError(f'{source} is not valid YAML: {err}') from None
+    except (RecursionError, ValueError) as err:
+        reason = 'it is nested too deeply' if isinstance(err, RecursionError) else err
+        raise OptionError(f'{source} is not a usable option file: {reason}') from None
+    if depth > MAX_DEPTH:
+        raise OptionError(f'{source}: values nested {depth} deep, more than the limit of {MAX_DEPTH}')
+    if size > MAX_VALUES:
+        raise OptionError(f'{source}: {size:,} values once YAML aliases are expanded, more than the limit of '
+                          f'{MAX_VALUES:,}')
+    return data
+
+
+def check_name(value: str, key: str, source: str) -> str:
+    """A name used as a folder name (``name``, ``datasets.<k>.name``): one path component, no separator, not
+    ``.`` or ``..``, so that outputs stay under ``results/`` and ``experiments/``."""
+    if (not value or value in ('.', '..') or any(c in value for c in '/\\\0') or value != value.strip()
+            or len(value.encode('utf-8', 'surrogatepass')) > 200):
+        raise OptionError(f'{source}: {key} must be a plain folder name (no /, \\, leading or trailing spaces, '
+                          f'not . or .., at most 200 bytes), got {value!r:.100}')
+    return value
+
+
 def _flatten_types(types: tuple) -> tuple:
     flat: list = []
     for t in types:
@@ -193,11 +290,15 @@ def _check_value(value: Any, types: tuple, key: str, source: str) -> Any:
     """Check (and gently coerce) one value: ints are valid floats, '2e-4' strings are parsed as floats."""
     if float in types and isinstance(value, str):
         try:
-            return float(value)
+            value = float(value)
         except ValueError:
             pass
     if float in types and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OptionError(f'{source}: {key} must be a finite number, got {value!r}')
+    if float in types and isinstance(value, float):
+        return value
     if 'path' in types and isinstance(value, str):
         return value
     ok = any(t != 'path' and isinstance(value, t) and not (t is int and isinstance(value, bool))
@@ -236,22 +337,34 @@ def _validate(section: dict, schema: dict, prefix: str, source: str) -> dict:
     return out
 
 
+def _entries(opt: dict, dotted: str) -> list[tuple[str, Any]]:
+    """(full dotted key, value) of every entry ``dotted`` names (``*`` matches any key), where it is set."""
+    parts = dotted.split('.')
+    nodes = [('', opt)]
+    for part in parts[:-1]:
+        nxt = []
+        for path, node in nodes:
+            if not isinstance(node, dict):
+                continue
+            keys = node.keys() if part == '*' else [part] if part in node else []
+            nxt.extend((f'{path}{k}.', node[k]) for k in keys)
+        nodes = nxt
+    return [(f'{path}{parts[-1]}', node[parts[-1]]) for path, node in nodes
+            if isinstance(node, dict) and parts[-1] in node]
+
+
 def _check_choices(opt: dict, source: str) -> None:
     for dotted, allowed in CHOICES.items():
-        parts = dotted.split('.')
-        nodes = [('', opt)]
-        for part in parts[:-1]:
-            nxt = []
-            for path, node in nodes:
-                if not isinstance(node, dict):
-                    continue
-                keys = node.keys() if part == '*' else [part] if part in node else []
-                nxt.extend((f'{path}{k}.', node[k]) for k in keys)
-            nodes = nxt
-        for path, node in nodes:
-            if isinstance(node, dict) and parts[-1] in node and node[parts[-1]] not in allowed:
-                raise OptionError(f'{source}: {path}{parts[-1]} must be one of {list(allowed)}, '
-                                  f'got {node[parts[-1]]!r}')
+        for key, value in _entries(opt, dotted):
+            if value not in allowed:
+                raise OptionError(f'{source}: {key} must be one of {list(allowed)}, got {value!r}')
+
+
+def _check_ranges(opt: dict, source: str) -> None:
+    for dotted, (test, wanted) in RANGES.items():
+        for key, value in _entries(opt, dotted):
+            if not test(value):
+                raise OptionError(f'{source}: {key} must be {wanted}, got {value!r}')
 
 
 def _check_distortions(opt: dict, source: str) -> None:
@@ -357,19 +470,21 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
     opt_path = Path(opt_path).expanduser()
     source = str(opt_path)
     try:
-        text = opt_path.read_text(encoding='utf-8')
+        text = read_limited(opt_path, OPTION_FILE_LIMIT, 'option file').decode('utf-8')
     except OSError as err:
-        raise OptionError(f'cannot read option file {source}: {err.strerror}') from err
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise OptionError(f'{source} is not valid YAML: {err}') from err
+        raise OptionError(f'cannot read option file {source}: {err.strerror}') from None
+    except UnicodeDecodeError as err:
+        raise OptionError(f'option file {source} is not UTF-8 text ({err.reason} at byte {err.start})') from None
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+    raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise OptionError(f'{source}: the option file must be a mapping of keys, got {type(raw).__name__}')
     datasets_raw = raw.pop('datasets', None)
     _published_network_scale(raw, source)
     schema = SCHEMA if is_train or 'train' in raw else {k: v for k, v in SCHEMA.items() if k != 'train'}
     opt = _validate(raw, schema, '', source)
+    check_name(opt['name'], 'name', source)
     opt.setdefault('train', None)
     if datasets_raw is None or not isinstance(datasets_raw, dict) or not datasets_raw:
         raise OptionError(f'{source}: missing required key datasets (with a train / val / test_1 ... entry)')
@@ -390,6 +505,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         if phase is None:
             raise OptionError(f'{source}: unknown key datasets.{phase_key} (use train, val or test_<k>)')
         ds = _validate(ds, DATASET_SCHEMA, f'datasets.{phase_key}.', source)
+        check_name(ds['name'], f'datasets.{phase_key}.name', source)
         ds.update(phase=phase, opt_key=f'datasets.{phase_key}', scale_H=scale_h, scale_W=scale_w)
         for key in ('dataroot_GT', 'dataroot_LQ'):
             ds[key] = _resolve_path(ds[key], option_dir)
@@ -410,6 +526,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
                 raise OptionError(f'{source}: {err}') from None
         opt['datasets'][phase_key] = ds
     _check_choices(opt, source)
+    _check_ranges(opt, source)
     _check_distortions(opt, source)
     if opt['train']:
         _check_divergence(opt['train'], source)

@@ -1,19 +1,28 @@
 """Pack an image folder into an LMDB in the published InvMIHNet layout.
 
 Usage: ``python -m scripts.create_lmdb --input <folder> --output <x.lmdb> [--name NAME] [--overwrite]``
+or ``python -m scripts.create_lmdb --convert-meta <published.lmdb>``
 
 Each image (searched recursively, sorted by relative path) is stored under its file stem
 (made unique with ``_1``, ``_2``, ... when stems repeat) as raw HWC BGR uint8 bytes of its
 8-bit colour version (grey expanded to three channels, alpha dropped, 16-bit rounded to
-8 bits). ``meta_info.pkl`` holds 'name', 'keys' and 'resolution' ("3_H_W": one per key,
+8 bits). ``meta_info.json`` holds 'name', 'keys' and 'resolution' ("3_H_W": one per key,
 or a single one when every image has the same size). The LMDB is built in a temporary
 folder beside the output and moved into place at the end.
+
+``--convert-meta`` writes ``meta_info.json`` for an LMDB made by the published code, whose metadata is a
+pickle (``meta_info.pkl``), which the datasets never load: a pickle can run any code. The conversion reads the
+pickle with an unpickler that refuses every class and function, so only plain lists, strings and numbers can
+come out of it (nothing is imported or called), checks its keys against the ones stored in the LMDB, and warns
+that it read a pickle. Run it only on an LMDB you have reason to trust.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import io
+import json
 import math
 import os
 import pickle
@@ -21,11 +30,15 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import lmdb
 import numpy as np
 
+from data.steg_dataset import META_FILE, META_LIMIT, OLD_META_FILE, read_meta
+from utils.atomic_io import atomic_write_text
 from utils.image_io import list_images, read_image, to_uint8
+from utils.limited_read import read_limited
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +116,7 @@ def create_lmdb(input_dir: str | os.PathLike, output_path: str | os.PathLike,
             "keys": keys,
             "resolution": resolutions[:1] if len(set(resolutions)) == 1 else resolutions,
         }
-        with (staging / "meta_info.pkl").open("wb") as handle:
-            pickle.dump(meta, handle)
+        (staging / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
         staging.chmod(0o755)
         if output.exists():
             shutil.rmtree(output)
@@ -152,16 +164,66 @@ def _put_growing(env: lmdb.Environment, key: bytes, value: bytes) -> None:
             env.set_mapsize(env.info()["map_size"] * 2)
 
 
+class _LiteralUnpickler(pickle.Unpickler):
+    """An unpickler that refuses every global (class or function): only built-in literals come out."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"it names {module}.{name}; published metadata holds only lists and strings")
+
+
+def _stored_keys(folder: Path) -> list[str]:
+    """Every key stored in the LMDB at ``folder``, in LMDB order."""
+    with lmdb.open(str(folder), readonly=True, lock=False, readahead=False) as env, env.begin() as txn:
+        return [bytes(key).decode("utf-8", "replace") for key in txn.cursor().iternext(keys=True, values=False)]
+
+
+def convert_meta(folder: str | os.PathLike) -> Path:
+    """Write ``meta_info.json`` for a published LMDB from its ``meta_info.pkl`` (see the module docstring);
+    returns the JSON file. ``ValueError`` for a pickle that holds anything but the published metadata."""
+    root = Path(folder)
+    pickled = root / OLD_META_FILE
+    if not (root / "data.mdb").is_file():
+        raise ValueError(f"{root} is not an LMDB folder (no data.mdb)")
+    logger.warning("warning: reading the pickle %s (classes and functions refused); convert only an LMDB you "
+                   "trust", pickled)
+    try:
+        meta = _LiteralUnpickler(io.BytesIO(read_limited(pickled, META_LIMIT, "metadata"))).load()
+    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, KeyError,
+            RecursionError) as exc:
+        raise ValueError(f"{pickled} is not the published LMDB metadata: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("keys"), list) or "resolution" not in meta:
+        raise ValueError(f"{pickled} is not the published LMDB metadata (a dict with 'keys' and 'resolution')")
+    keys = [key.decode("utf-8", "replace") if isinstance(key, bytes) else key for key in meta["keys"]]
+    resolution = meta["resolution"]
+    resolution = [resolution] if isinstance(resolution, str) else resolution
+    if not isinstance(resolution, list) or not all(isinstance(v, str) for v in keys + resolution):
+        raise ValueError(f"{pickled}: 'keys' and 'resolution' must be strings")
+    missing = sorted(set(keys) - set(_stored_keys(root)))
+    if missing:
+        raise ValueError(f"{pickled} lists {len(missing)} keys the LMDB does not hold, e.g. {missing[0]!r:.80}")
+    name = meta.get("name") if isinstance(meta.get("name"), str) else root.stem
+    target = atomic_write_text(root / META_FILE, json.dumps({"name": name, "keys": keys, "resolution": resolution}))
+    read_meta(target, str(root))
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description="Pack an image folder into an InvMIHNet LMDB.")
-    parser.add_argument("--input", required=True, help="folder of images (searched recursively)")
-    parser.add_argument("--output", required=True, help="LMDB folder to create, e.g. train.lmdb")
-    parser.add_argument("--name", default=None, help="dataset name stored in meta_info.pkl")
+    parser.add_argument("--input", help="folder of images (searched recursively)")
+    parser.add_argument("--output", help="LMDB folder to create, e.g. train.lmdb")
+    parser.add_argument("--name", default=None, help=f"dataset name stored in {META_FILE}")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing LMDB")
+    parser.add_argument("--convert-meta", metavar="LMDB",
+                        help=f"write {META_FILE} for a published LMDB from its {OLD_META_FILE} (see above)")
     args = parser.parse_args(argv)
+    if args.convert_meta is None and (args.input is None or args.output is None):
+        parser.error("give --input and --output, or --convert-meta LMDB")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        if args.convert_meta is not None:
+            logger.info("Wrote %s", convert_meta(args.convert_meta))
+            return 0
         count = create_lmdb(args.input, args.output, name=args.name, overwrite=args.overwrite)
     except (ValueError, OSError) as exc:
         parser.exit(1, f"create_lmdb: error: {exc}\n")

@@ -12,8 +12,30 @@ import torch
 
 from inference.stego_model import StegoModel
 from models.precision import PRECISIONS
+from options.options import SEED_LIMIT
 from stego.images import DEFAULT_MAX_PIXELS
 from stego.model import DEFAULT_MODEL, REPO_ROOT, load_model
+from utils.messages import error_message
+from utils.signals import exit_on_signals
+
+EXPECTED_ERRORS = (ValueError, OSError, MemoryError, torch.cuda.OutOfMemoryError)
+"""What bad input or a full machine raises: shown as one line (:func:`utils.messages.error_message`)."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
+    return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a noise seed, 0 <= seed < 2**32."""
+    value = int(text)
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f'must be in 0 .. {SEED_LIMIT - 1}, got {value}')
+    return value
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,17 +70,23 @@ def load_cli_model(args: argparse.Namespace, fallback: str | None = None) -> Ste
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Model, device, noise seed, input size limit, overwriting, precision and chunking."""
     add_model_arguments(parser)
-    parser.add_argument('--seed', type=int,
+    parser.add_argument('--seed', type=seed_int,
                         help='seed of the reveal noise (default: the option file\'s test.seed, else 0)')
-    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+    parser.add_argument('--max-pixels', type=positive_int, default=DEFAULT_MAX_PIXELS,
                         help='refuse an input image whose header declares more pixels (default %(default)s)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     parser.add_argument('--precision', choices=list(PRECISIONS),
                         help="the subnets' precision (default: the option file's test.precision, else fp32; fp16 "
                              "needs CUDA)")
-    parser.add_argument('--chunk', type=int,
+    parser.add_argument('--chunk', type=positive_int,
                         help='secrets / tiles per network call, to bound memory on big images (same output; '
                              'default: the option file\'s test.chunk, else all at once)')
+
+
+def model_inputs(model: StegoModel) -> list[str]:
+    """The files a loaded model was read from (model folder files, or option file and checkpoints): no output may
+    replace them."""
+    return list(model.input_files)
 
 
 def reveal_seed(args: argparse.Namespace, model: StegoModel) -> int:
@@ -67,19 +95,21 @@ def reveal_seed(args: argparse.Namespace, model: StegoModel) -> int:
 
 
 @contextlib.contextmanager
-def cli_session() -> Iterator[None]:
-    """Warnings raised inside the block become one ``warning: ...`` line on stderr, and expected errors a
-    ``SystemExit('error: ...')`` without a traceback."""
+def cli_session(tool: str) -> Iterator[None]:
+    """Warnings raised inside the block become one ``warning: ...`` line on stderr, expected errors a
+    ``SystemExit('error: ...')`` of one line without a traceback, and Ctrl-C / SIGTERM a one-line exit with
+    status 130 / 143 (:func:`utils.signals.exit_on_signals`)."""
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f'warning: {message}', file=sys.stderr)
+        print(f'warning: {" ".join(str(message).split())}', file=sys.stderr)
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('default')
-            warnings.showwarning = show
-            yield
-    except (ValueError, OSError, torch.cuda.OutOfMemoryError) as err:
-        raise SystemExit(f'error: {err}') from None
+    with exit_on_signals(tool):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('default')
+                warnings.showwarning = show
+                yield
+        except EXPECTED_ERRORS as err:
+            raise SystemExit(f'error: {error_message(err)}') from None
 
 
 def channel_notice(model: StegoModel) -> str:

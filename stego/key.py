@@ -32,15 +32,19 @@ from models.config import NetworkConfig
 from stego.cover import COVER_MODES, Box, CoverPlan
 from stego.errors import KeyFileError
 from utils.atomic_io import atomic_write_text
-from utils.json_fields import count as _count
+from utils.json_fields import count
 from utils.json_fields import fields as _mapping
 from utils.json_fields import format_version
 from utils.json_fields import sha256_hex as _sha256
+from utils.limited_read import measure_nesting, read_limited
 
 __all__ = ['KEY_FORMAT', 'KEY_VERSION', 'StegoKey', 'default_key_path', 'pixels_sha256', 'weights_sha256']
 
 KEY_FORMAT = 'InvMIHNet-key'
 KEY_VERSION = 1
+KEY_FILE_LIMIT = 1 << 20        # bytes: a key is about 2 kB; a larger file is refused unread
+MAX_KEY_DEPTH = 8               # JSON nesting: a key is 3 levels deep
+MAX_SIDE = 1 << 20              # pixels: no height or width in a key may be larger (the pixel limit applies too)
 _TOP_LEVEL = ('format', 'version', 'num_images', 'grid', 'config', 'stego', 'secrets', 'cover', 'weights')
 
 
@@ -110,28 +114,42 @@ class StegoKey:
     def from_json(cls, data: Any, source: str = 'key') -> 'StegoKey':
         """Parse a key document; :class:`KeyFileError` naming ``source`` and the field at fault."""
         try:
+            depth, _ = measure_nesting(data)
+            if depth > MAX_KEY_DEPTH:
+                raise ValueError(f'it is nested {depth} deep; a key is {MAX_KEY_DEPTH} deep at most')
             return _parse(data)
         except (TypeError, ValueError) as err:
-            raise KeyFileError(f'{source} is not a valid InvMIHNet key: {err}') from err
+            raise KeyFileError(f'{source} is not a valid InvMIHNet key: {err}') from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> 'StegoKey':
         """Read a key file; :class:`KeyFileError` for a missing, malformed, truncated or wrong-field file."""
         path = Path(path).expanduser()
         try:
-            text = path.read_text(encoding='utf-8')
+            text = read_limited(path, KEY_FILE_LIMIT, 'key file').decode('utf-8')
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
-            raise KeyFileError(f'key file {path}: cannot read it ({reason})') from err
+            raise KeyFileError(f'key file {path}: cannot read it ({reason})') from None
+        except ValueError as err:
+            raise KeyFileError(f'{err}; a key file is about 2 kB of JSON') from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise KeyFileError(f'key file {path} is not valid JSON (truncated or damaged?): {err.msg} at line '
-                               f'{err.lineno}, column {err.colno}') from err
+                               f'{err.lineno}, column {err.colno}') from None
+        except ValueError as err:       # an integer of thousands of digits
+            raise KeyFileError(f'key file {path} is not a valid InvMIHNet key: {err}') from None
+        except RecursionError:
+            raise KeyFileError(f'key file {path} is not a valid InvMIHNet key: its JSON is nested too deeply') \
+                from None
         return cls.from_json(data, f'key file {path}')
 
 
 # ------------------------------------------------------------------------------------------ parsing
+def _count(value: Any, name: str, minimum: int = 1) -> int:
+    return count(value, name, minimum, MAX_SIDE)
+
+
 def _size(value: Any, name: str) -> tuple[int, int]:
     value = _mapping(value, name, ('height', 'width'))
     return _count(value['height'], f'{name}.height'), _count(value['width'], f'{name}.width')
@@ -140,7 +158,7 @@ def _size(value: Any, name: str) -> tuple[int, int]:
 def _parse(data: Any) -> StegoKey:
     model = data.get('model') if isinstance(data, dict) else None
     if model is not None and not isinstance(model, str):
-        raise TypeError(f'model must be the path of a model folder (a string), got {model!r}')
+        raise TypeError(f'model must be the path of a model folder (a string), got {model!r:.80}')
     data = _mapping({k: v for k, v in data.items() if k != 'model'} if isinstance(data, dict) else data,
                     'the document', _TOP_LEVEL)
     version = format_version(data, KEY_FORMAT, KEY_VERSION)
@@ -162,12 +180,12 @@ def _parse(data: Any) -> StegoKey:
     for i, entry in enumerate(secrets):
         entry = _mapping(entry, f'secrets[{i}]', ('name', 'height', 'width'))
         if not isinstance(entry['name'], str):
-            raise TypeError(f'secrets[{i}].name must be a string, got {entry["name"]!r}')
+            raise TypeError(f'secrets[{i}].name must be a string, got {entry["name"]!r:.80}')
         names.append(entry['name'])
         sizes.append(_size({'height': entry['height'], 'width': entry['width']}, f'secrets[{i}]'))
     cover = _mapping(data['cover'], 'cover', ('mode', 'original_size', 'box'))
     if cover['mode'] not in COVER_MODES:
-        raise ValueError(f'cover.mode must be one of {list(COVER_MODES)}, got {cover["mode"]!r}')
+        raise ValueError(f'cover.mode must be one of {list(COVER_MODES)}, got {cover["mode"]!r:.80}')
     box = _mapping(cover['box'], 'cover.box', ('top', 'left', 'height', 'width'))
     plan = CoverPlan(cover['mode'], _size(cover['original_size'], 'cover.original_size'), stego_size,
                      Box(*(_count(box[k], f'cover.box.{k}', 0) for k in ('top', 'left', 'height', 'width'))))

@@ -73,6 +73,20 @@ def png_chunks(data: bytes) -> list[tuple[str, bytes]]:
     return chunks
 
 
+def is_animated_png(data: bytes) -> bool:
+    """Whether a PNG file's bytes hold an animation control chunk (``acTL``, an APNG) before the image data; the
+    chunk headers are walked, nothing is decompressed."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack('>I4s', data[pos:pos + 8])
+        if kind == b'acTL':
+            return True
+        if kind in (b'IDAT', b'IEND'):
+            return False
+        pos += 12 + length
+    return False
+
+
 def png_header(head: bytes) -> tuple[int, int, int, int] | None:
     """(width, height, bit depth, colour type) from the first 26 bytes of a PNG, or None if they are not a PNG
     starting with its IHDR chunk."""

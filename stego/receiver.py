@@ -14,7 +14,7 @@ from inference.round_trip import restore_sizes
 from inference.stego_model import StegoModel
 from utils.grid import SizeError
 from stego.errors import CoverSizeError, KeyMismatchError
-from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb
+from stego.images import DEFAULT_MAX_PIXELS, ImageSource, load_rgb, too_large
 from stego.key import StegoKey, pixels_sha256, weights_sha256
 from stego.outputs import check_outputs, write_files
 from stego.png import encode_png
@@ -48,6 +48,15 @@ def reveal_tensor(model: StegoModel, stego: torch.Tensor, seed: int, from_float:
     return model.reveal(stego, from_float=from_float, generator=torch.Generator().manual_seed(seed)).secrets
 
 
+def check_secret_sizes(key: StegoKey, max_pixels: int) -> None:
+    """Refuse (:class:`ImageTooLargeError`) a key whose secret sizes are above ``max_pixels``: they are what
+    revealing allocates, so they are checked before anything is decoded."""
+    for i, ((height, width), name) in enumerate(zip(key.secret_sizes, key.secret_names), 1):
+        if height * width > max_pixels:
+            raise too_large(f'the key\'s secret {i:02d} ({name[:80]!r})', height, width, max_pixels,
+                            'refused before revealing')
+
+
 def check_key(model: StegoModel, key: StegoKey) -> None:
     """Raise :class:`KeyMismatchError` unless ``key`` was made with this model's configuration and weights."""
     config = model.network_config
@@ -75,6 +84,8 @@ def reveal_image(model: StegoModel, stego: ImageSource, key: StegoKey | str | os
     """
     if key is not None and not isinstance(key, StegoKey):
         key = StegoKey.load(key)
+    if key is not None:
+        check_secret_sizes(key, max_pixels)
     name = 'the stego array' if isinstance(stego, np.ndarray) else str(stego)
     image, warnings = load_rgb(stego, 'stego', max_pixels, stego=True)
     height, width = image.shape[:2]
@@ -109,4 +120,4 @@ def write_secrets(result: RevealResult, out_dir: str | os.PathLike, overwrite: b
     folder = Path(out_dir).expanduser()
     targets = {folder / name: encode_png(secret) for name, secret in zip(result.names, result.secrets)}
     check_outputs(targets, inputs, overwrite)
-    return write_files(targets, overwrite)
+    return write_files(targets, overwrite, inputs)

@@ -31,11 +31,13 @@ class HideResult:
     also holds ``secret_psnr`` (mean PSNR of the secrets revealed from the 8-bit stego, measured at their
     original sizes against the originals, as the receiver gets them), ``secret_psnr_float`` (the same revealed
     from the unquantized stego) and per secret ``secret_psnr_01`` ... / ``secret_psnr_float_01`` ...
+    ``warnings`` says what was silently lost from the inputs (an alpha channel).
     """
     stego: np.ndarray
     key: StegoKey
     messages: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def describe_fit(index: int, name: str, original: tuple[int, int], fitted: tuple[int, int]) -> str:
@@ -83,8 +85,12 @@ def hide_images(model: StegoModel, cover: ImageSource, secrets: Sequence[ImageSo
     if mode not in COVER_MODES:
         raise CoverSizeError(f'mode must be one of {list(COVER_MODES)}, got {mode!r}')
     names = _secret_names(secrets, secret_names)
-    cover_image, _ = load_rgb(cover, 'cover', max_pixels)
-    originals = [load_rgb(s, f'secret {i}', max_pixels)[0] for i, s in enumerate(secrets, 1)]
+    cover_image, found = load_rgb(cover, 'cover', max_pixels)
+    originals = []
+    for i, secret in enumerate(secrets, 1):
+        image, secret_warnings = load_rgb(secret, f'secret {i}', max_pixels)
+        originals.append(image)
+        found += secret_warnings
     plan = plan_cover(config, *cover_image.shape[:2], mode)
     fitted_cover = apply_cover_plan(cover_image, plan)
     height, width = plan.stego_size
@@ -107,4 +113,4 @@ def hide_images(model: StegoModel, cover: ImageSource, secrets: Sequence[ImageSo
                             generator=torch.Generator().manual_seed(seed), hidden=hidden).psnrs()
         metrics[label] = float(np.mean(values)) if all(map(math.isfinite, values)) else math.inf
         metrics.update({f'{label}_{i:02d}': v for i, v in enumerate(values, 1)})
-    return HideResult(stego=stego, key=key, messages=messages, metrics=metrics)
+    return HideResult(stego=stego, key=key, messages=messages, metrics=metrics, warnings=found)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import random
 from pathlib import Path
 
@@ -418,8 +418,8 @@ def test_create_lmdb_layout_and_overwrite(tmp_path: Path) -> None:
     cv2.imwrite(str(source / "x_1.png"), (colour.astype(np.uint16) * 257))
     output = tmp_path / "out.lmdb"
     assert create_lmdb(source, output, name="demo") == 3
-    with (output / "meta_info.pkl").open("rb") as handle:
-        meta = pickle.load(handle)
+    meta = json.loads((output / "meta_info.json").read_text())
+    assert not (output / "meta_info.pkl").exists()
     assert meta["name"] == "demo"
     assert meta["keys"] == ["x", "x_2", "x_1"]
     assert meta["resolution"] == ["3_20_30"]

@@ -247,7 +247,8 @@ def test_malformed_key_is_a_clear_error(hidden, tmp_path, damage):
     path.write_text(text)
     expected = {'truncated': 'not valid JSON', 'not_json': 'not valid JSON', 'missing_field': r"missing fields \['weights'\]",
                 'unknown_field': r"unknown fields \['comment'\]", 'wrong_count': 'secrets must list 4',
-                'bad_hash': 'stego.sha256 must be 64', 'bad_size': r'secrets\[1\].height must be an integer >= 1',
+                'bad_hash': 'stego.sha256 must be 64',
+                'bad_size': r'secrets\[1\].height must be an integer in 1 \.\. 1048576',
                 'wrong_format': 'expected .InvMIHNet-key'}[damage]
     with pytest.raises(KeyFileError, match=expected) as err:
         StegoKey.load(path)
@@ -305,7 +306,8 @@ def test_wrong_inputs_are_clear_errors(setup, tmp_path):
 def test_images_declaring_too_many_pixels_are_refused_before_decoding(setup, tmp_path):
     bomb = tmp_path / 'bomb.png'
     bomb.write_bytes(crafted_png(60000, 60000))
-    with pytest.raises(ImageTooLargeError, match=r'60000 x 60000 .* 3600.0 megapixels.*limit of 50 megapixels'):
+    with pytest.raises(ImageTooLargeError,
+                       match=r'60000 x 60000 .*3600.0 megapixels.*limit of 50,000,000 pixels \(50.0 megapixels\)'):
         hide_images(setup['model'], bomb, setup['secrets'])
     with pytest.raises(ImageTooLargeError, match='bomb.png'):
         reveal_image(setup['model'], bomb)
@@ -314,7 +316,7 @@ def test_images_declaring_too_many_pixels_are_refused_before_decoding(setup, tmp
                     + struct.pack('<IiiHHIIiiII', 40, 60000, 60000, 1, 24, 0, 0, 2835, 2835, 0, 0))
     with pytest.raises(ImageTooLargeError, match='bomb.bmp: the header declares more than'):
         hide_images(setup['model'], setup['cover'], [*setup['secrets'][:3], bmp])
-    with pytest.raises(ImageTooLargeError, match='limit of 0.0009 megapixels'):
+    with pytest.raises(ImageTooLargeError, match=r'--max-pixels limit of 900 pixels;'):
         hide_images(setup['model'], setup['cover'], setup['secrets'], max_pixels=900)
     with pytest.raises(SystemExit, match='error: .*cover.png is 33 x 29'):
         hide.main(hide_argv(setup, tmp_path / 'stego.png', '--max-pixels', '900'))

@@ -72,7 +72,7 @@ def test_mixed_sizes_error_and_center_crop(tmp_path, golden_option_file):
     opt_path = golden_option_file(4, tmp_path, dataroot=photos)
     with pytest.raises(ValueError, match='same size'):
         test_script.run(parse(opt_path, is_train=False))
-    opt_path.write_text(opt_path.read_text() + 'test:\n  center_crop: 64\n  save_images: false\n')
+    opt_path = golden_option_file(4, tmp_path, dataroot=photos, extra='test:\n  center_crop: 64\n  save_images: false\n')
     means = test_script.run(parse(opt_path, is_train=False))['DIV2K_valid_HR_1024']
     assert np.isfinite(means['secret_psnr'])
 

@@ -1,10 +1,13 @@
 """Atomic file writes: a temporary file in the destination folder, flushed to disk, then renamed into place, so a
-reader (or a crash) never sees a half-written file."""
+reader (or a crash) never sees a half-written file. SIGINT / SIGTERM are held until the temporary file is gone
+again (see :mod:`utils.signals`), and an error names the destination, never the temporary file."""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+from utils.signals import held_signals
 
 
 def write_beside(target: Path, data: bytes) -> Path:
@@ -24,15 +27,22 @@ def write_beside(target: Path, data: bytes) -> Path:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parent folders created); on error ``path`` is left as it was."""
+    """Write ``data`` to ``path`` atomically (parent folders created); on error ``path`` is left as it was and an
+    ``OSError`` names ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = write_beside(target, data)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with held_signals():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = write_beside(target, data)
+        except OSError as err:
+            raise OSError(err.errno, f'cannot write it ({err.strerror})', str(target)) from None
+        try:
+            os.replace(tmp, target)
+        except BaseException as err:
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, OSError) and err.strerror:
+                raise OSError(err.errno, f'cannot write it ({err.strerror})', str(target)) from None
+            raise
     return target
 
 

@@ -10,7 +10,10 @@ import numpy as np
 import torch
 
 from utils.atomic_io import atomic_write_bytes
+from utils.limited_read import read_limited
 
+IMAGE_FILE_LIMIT = 2 << 30
+"""Bytes: a dataset image file larger than this is refused unread (a 100-megapixel 16-bit RGBA TIFF is 800 MB)."""
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"})
 
 _JPEG_START = b"\xff\xd8"
@@ -81,11 +84,14 @@ def decode_image_bytes(buf: bytes, path_for_errors: str | os.PathLike) -> np.nda
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as HWC float32 RGB in [0, 1] (see ``decode_image_bytes``)."""
+    """Read an image file as HWC float32 RGB in [0, 1] (see ``decode_image_bytes``); a file that is not a
+    regular file or is larger than ``IMAGE_FILE_LIMIT`` is an ``ImageReadError``."""
     try:
-        buf = Path(path).read_bytes()
+        buf = read_limited(path, IMAGE_FILE_LIMIT, "image file")
     except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ImageReadError(str(exc)) from None
     return decode_image_bytes(buf, path)
 
 

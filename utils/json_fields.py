@@ -16,24 +16,26 @@ def fields(value: Any, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
     return value
 
 
-def count(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an integer (not a bool) of at least ``minimum``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
+def count(value: Any, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an integer (not a bool) of at least ``minimum`` (and at most ``maximum``)."""
+    if (not isinstance(value, int) or isinstance(value, bool) or value < minimum
+            or (maximum is not None and value > maximum)):
+        bounds = f'>= {minimum}' if maximum is None else f'in {minimum} .. {maximum}'
+        raise ValueError(f'{name} must be an integer {bounds}, got {value!r:.40}')
     return value
 
 
 def sha256_hex(value: Any, name: str) -> str:
     """``value`` as 64 lowercase hex digits (a sha256)."""
     if not isinstance(value, str) or len(value) != 64 or any(c not in '0123456789abcdef' for c in value):
-        raise ValueError(f'{name} must be 64 lowercase hex digits (a sha256), got {value!r}')
+        raise ValueError(f'{name} must be 64 lowercase hex digits (a sha256), got {value!r:.80}')
     return value
 
 
 def format_version(data: dict[str, Any], expected: str, newest: int) -> int:
     """The ``version`` of a document whose ``format`` must be ``expected``, no newer than ``newest``."""
     if data['format'] != expected:
-        raise ValueError(f'format is {data["format"]!r}, expected {expected!r}')
+        raise ValueError(f'format is {data["format"]!r:.80}, expected {expected!r}')
     version = count(data['version'], 'version')
     if version > newest:
         raise ValueError(f'version {version} is newer than this code reads ({newest}); update InvMIHNet')

@@ -1,8 +1,8 @@
 """What the web app's buttons do, as plain functions over the stego library (no Gradio here).
 
 Each request writes its results into a fresh folder under the app's work folder and returns paths and text for
-the page. Errors are the library's :class:`stego.StegoError` messages, with the upload folders stripped from the
-file names they quote.
+the page. Errors are the library's, as the command-line tools print them (:func:`readable`: one line, with the
+upload folders stripped from the file names they quote).
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import numpy as np
 from utils.image_io import to_uint8
 from models.config import NetworkConfig
 from inference.stego_model import StegoModel
-from stego import RevealResult, StegoError, default_key_path, hide_images, reveal_image, save_stego, write_secrets
+from stego import RevealResult, default_key_path, hide_images, reveal_image, save_stego, write_secrets
 from stego.cover import apply_cover_plan, plan_cover
-from stego.images import declared_size, load_rgb
+from stego.images import declared_size, load_rgb, read_image_head
+from utils.messages import error_message
 
 DIFFERENCE_GAIN = 10          # the difference panel shows |stego - cover| x 10
 PANEL_HEIGHT = 384            # comparison panels are shown at most this high
@@ -45,9 +46,10 @@ class RevealOutcome:
     report: str
 
 
-def readable(err: StegoError, uploads: Sequence[str | os.PathLike | None]) -> str:
-    """The error's message with each uploaded file's temporary path replaced by its file name."""
-    message = str(err)
+def readable(err: BaseException, uploads: Sequence[str | os.PathLike | None]) -> str:
+    """The error's one-line message (as the command-line tools print it) with each uploaded file's temporary
+    path replaced by its file name."""
+    message = error_message(err)
     for upload in sorted((Path(u) for u in uploads if u), key=lambda p: -len(str(p))):
         message = message.replace(str(upload), upload.name)
     return message
@@ -69,9 +71,7 @@ def stego_size_note(config: NetworkConfig, cover: str | os.PathLike | None, mode
     if not cover:
         return rule
     path = Path(cover)
-    with path.open('rb') as handle:
-        head = handle.read(32)
-    plan = plan_cover(config, *declared_size(path, head, max_pixels), mode)
+    plan = plan_cover(config, *declared_size(path, read_image_head(path, 'cover'), max_pixels), mode)
     height, width = plan.stego_size
     return f'**Stego size: {height} x {width}** (H x W): {plan.describe()}.'
 
@@ -88,14 +88,17 @@ def comparison_strip(cover: np.ndarray, stego: np.ndarray) -> np.ndarray:
     return np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
 
 
-def hide_report(metrics: dict[str, float], messages: Sequence[str], names: Sequence[str]) -> str:
-    """Markdown: the stego PSNR, the secrets' PSNR as the receiver will get them, and what fitting did."""
+def hide_report(metrics: dict[str, float], messages: Sequence[str], names: Sequence[str],
+                warnings: Sequence[str] = ()) -> str:
+    """Markdown: the stego PSNR, the secrets' PSNR as the receiver will get them, what fitting did, and what
+    was lost from the inputs (``warnings``)."""
     lines = [f'**Stego vs cover PSNR: {metrics["stego_psnr"]:.2f} dB**', '',
              f'**Recovered secrets PSNR: {metrics["secret_psnr"]:.2f} dB** (mean; revealed from the 8-bit PNG at '
              f'their original sizes, as the receiver will get them; {metrics["secret_psnr_float"]:.2f} dB from the '
              f'unrounded stego)', '']
     lines += [f'- {name}: {metrics[f"secret_psnr_{i:02d}"]:.2f} dB' for i, name in enumerate(names, 1)]
     lines += [''] + [f'- {message}' for message in messages]
+    lines += [f'- Warning: {warning}' for warning in warnings]
     return '\n'.join(lines)
 
 
@@ -105,14 +108,16 @@ def hide(model: StegoModel, cover: str | os.PathLike, secrets: Sequence[str | os
 
     The secrets keep their uploaded file names in the key. Raises :class:`StegoError`.
     """
-    cover_image = to_uint8(load_rgb(cover, 'cover', max_pixels)[0])
+    cover_float, cover_warnings = load_rgb(cover, 'cover', max_pixels)
+    cover_image = to_uint8(cover_float)
     result = hide_images(model, cover_image, list(secrets), mode=mode, verify=True, max_pixels=max_pixels)
     folder = request_folder(work_root)
     stego_png = save_stego(folder / 'stego.png', result.stego)
     key_file = result.key.save(default_key_path(stego_png))
     comparison = comparison_strip(apply_cover_plan(cover_image, result.key.cover), result.stego)
     return HideOutcome(stego_png, key_file, comparison,
-                       hide_report(result.metrics, result.messages, result.key.secret_names))
+                       hide_report(result.metrics, result.messages, result.key.secret_names,
+                                   cover_warnings + result.warnings))
 
 
 def reveal_report(result: RevealResult) -> str:

@@ -1,4 +1,5 @@
-"""The page: a Hide tab and a Reveal tab over :mod:`webapp.actions`; every StegoError becomes a readable message.
+"""The page: a Hide tab and a Reveal tab over :mod:`webapp.actions`; every expected error becomes the one-line
+message the command-line tools print, and the app keeps serving.
 
 Import this module only after the app has pointed ``GRADIO_TEMP_DIR`` at its own temporary folder (see
 ``app.py``): Gradio reads it at import time.
@@ -13,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from inference.stego_model import StegoModel
-from stego import StegoError
+from stego.cli import EXPECTED_ERRORS
 from webapp import actions
 
 COVER_MODES = [('crop: center-crop the cover to a valid size', 'crop'),
@@ -21,8 +22,19 @@ COVER_MODES = [('crop: center-crop the cover to a valid size', 'crop'),
 UPLOAD_HEIGHT = 280              # pixels: the upload widgets and the comparison view
 
 
-def page_error(err: StegoError, uploads: Sequence[str | os.PathLike | None], title: str) -> gr.Error:
-    """A Gradio error box (stays until closed) with the library's message, upload folders stripped."""
+def undecoded_upload(image: gr.Image) -> gr.Image:
+    """``image`` (a ``gr.Image(type='filepath')``) made to hand the uploaded file to the app as it is: Gradio's own
+    Pillow decode, which fails with a bare "Error" on a damaged or huge upload before the app can say why, is
+    skipped, and the library's checks read the file (header first, size limit, formats). Done on the instance:
+    a subclass would make Gradio write a ``.pyi`` file beside this module."""
+    def preprocess(payload) -> str | None:
+        return None if payload is None or payload.path is None else str(payload.path)
+    image.preprocess = preprocess
+    return image
+
+
+def page_error(err: BaseException, uploads: Sequence[str | os.PathLike | None], title: str) -> gr.Error:
+    """A Gradio error box (stays until closed) with the library's one-line message, upload folders stripped."""
     return gr.Error(html.escape(actions.readable(err, uploads)), duration=None, title=title, print_exception=False)
 
 
@@ -36,7 +48,7 @@ def build_app(model: StegoModel, opt_path: str | os.PathLike, work_root: str | o
     def on_cover(cover: str | None, mode: str) -> str:
         try:
             return actions.stego_size_note(config, cover, mode, max_pixels)
-        except StegoError as err:
+        except EXPECTED_ERRORS as err:
             return f'**Cannot use this cover:** {html.escape(actions.readable(err, [cover]))}'
 
     def on_hide(cover: str | None, secrets: list[tuple[str, str | None]] | None, mode: str,
@@ -47,8 +59,8 @@ def build_app(model: StegoModel, opt_path: str | os.PathLike, work_root: str | o
         progress(0.1, desc=f'hiding {len(paths)} secrets and revealing them back from the 8-bit stego')
         try:
             outcome = actions.hide(model, cover, paths, mode, work_root, max_pixels)
-        except StegoError as err:
-            raise page_error(err, [cover, *paths], 'Cannot hide') from err
+        except EXPECTED_ERRORS as err:
+            raise page_error(err, [cover, *paths], 'Cannot hide') from None
         return ([str(outcome.stego_png), str(outcome.key_file)], outcome.report, outcome.comparison)
 
     def on_reveal(stego: str | None, key: str | None, progress: gr.Progress = gr.Progress()) -> tuple:
@@ -57,8 +69,8 @@ def build_app(model: StegoModel, opt_path: str | os.PathLike, work_root: str | o
         progress(0.1, desc='revealing')
         try:
             outcome = actions.reveal(model, stego, key, work_root, max_pixels)
-        except StegoError as err:
-            raise page_error(err, [stego, key], 'Cannot reveal') from err
+        except EXPECTED_ERRORS as err:
+            raise page_error(err, [stego, key], 'Cannot reveal') from None
         files = [str(p) for p in outcome.secret_pngs]
         return ([(f, Path(f).name) for f in files], [*files, str(outcome.zip_file)], outcome.report)
 
@@ -71,8 +83,8 @@ def build_app(model: StegoModel, opt_path: str | os.PathLike, work_root: str | o
                         f'to the stego size and comes back at its own size). Keep the **key file**: the receiver '
                         f'needs it, with the stego PNG, to get the secrets back at their sizes and names.')
             with gr.Row():
-                cover = gr.Image(label='Cover', type='filepath', image_mode=None, sources=['upload'],
-                                 height=UPLOAD_HEIGHT, elem_id='hide-cover')
+                cover = undecoded_upload(gr.Image(label='Cover', type='filepath', image_mode=None,
+                                                  sources=['upload'], height=UPLOAD_HEIGHT, elem_id='hide-cover'))
                 secrets = gr.Gallery(label=f'{n} secret images', type='filepath', interactive=True,
                                      file_types=['image'], columns=min(n, 4), height=UPLOAD_HEIGHT,
                                      elem_id='hide-secrets')
@@ -89,8 +101,8 @@ def build_app(model: StegoModel, opt_path: str | os.PathLike, work_root: str | o
             gr.Markdown(f'Upload a **stego PNG** written by Hide and, if you have it, its **key file**. Without the '
                         f'key the {n} secrets come back at the stego size, unnamed.')
             with gr.Row():
-                stego = gr.Image(label='Stego PNG', type='filepath', image_mode=None, sources=['upload'],
-                                 height=UPLOAD_HEIGHT, elem_id='reveal-stego')
+                stego = undecoded_upload(gr.Image(label='Stego PNG', type='filepath', image_mode=None,
+                                                  sources=['upload'], height=UPLOAD_HEIGHT, elem_id='reveal-stego'))
                 key = gr.File(label='Key file (.key.json, optional)', file_types=['.json'], elem_id='reveal-key')
             reveal_button = gr.Button('Reveal', variant='primary', elem_id='reveal-button')
             revealed = gr.Gallery(label='Revealed secrets', format='png', columns=min(n, 4),
