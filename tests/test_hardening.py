@@ -309,7 +309,7 @@ def _signal_during(monkeypatch, owner, name: str, signum: int, calls: int = 1) -
 
 
 def test_sigterm_during_the_writes_leaves_nothing_and_exits_143(kit, tmp_path, monkeypatch):
-    _signal_during(monkeypatch, stego.outputs, '_write_temp', signal.SIGTERM)
+    _signal_during(monkeypatch, stego.outputs, 'write_beside', signal.SIGTERM)
     out = tmp_path / 'new' / 'stego.png'
     outcome = run_tool(hide.main, hide_argv(kit, out))
     assert outcome.status == 143 and outcome.message is None
