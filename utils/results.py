@@ -51,12 +51,26 @@ def cpu_description() -> dict[str, Any]:
     return info
 
 
+def command_line() -> str:
+    """This process's command line as a user types it from the repository root: ``python -m benchmarks.x ...`` for
+    a module run with ``-m``, ``python path/x.py ...`` otherwise."""
+    script = Path(sys.argv[0])
+    try:
+        script = script.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    main = sys.modules.get('__main__')
+    spec = getattr(main, '__spec__', None)
+    program = f'-m {spec.name}' if spec is not None and spec.name else script.as_posix()
+    return ' '.join(['python', program] + sys.argv[1:])
+
+
 def write_results(path: str | os.PathLike, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
                   notes: str = '', machine: dict[str, Any] | None = None) -> Path:
     """Write ``rows`` (one dict per table row) with the machine and the command line to the JSON file ``path``."""
     columns = list(columns) if columns is not None else list(dict.fromkeys(k for row in rows for k in row))
     payload = {'machine': machine or cpu_description(),
-               'command': ' '.join(['python'] + [Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+               'command': command_line(),
                'columns': columns, 'rows': [dict(row) for row in rows], 'notes': notes}
     return atomic_write_text(path, json.dumps(payload, indent=1) + '\n')
 
