@@ -20,11 +20,14 @@ run() {  # run NAME SECONDS COMMAND...: a stage with its own time limit, its out
 }
 run tests 90 python3 -m pytest -q -p no:cacheprovider -m cuda
 run train4 130 python3 -m benchmarks.bench_train --device cuda --opt options/train/train_InvMIHNet_4images.yml \
-    --crop 144 --iters 10 --variants single bf16 fp16 compile bf16-compile checkpoint invertible sets2 sets4
+    --crop 144 --iters 10 --variants fp32-nchw fp32-cl bf16-recast bf16-nchw bf16 fp16 compile bf16-compile \
+    checkpoint invertible sets2 sets4 --results "$out/train_step_4images_cuda.json"
 run train16 90 python3 -m benchmarks.bench_train --device cuda --opt options/train/train_InvMIHNet_16images.yml \
-    --crop 144 --iters 5 --variants single bf16 checkpoint invertible bf16-invertible
+    --crop 144 --iters 5 --variants fp32-nchw fp32-cl bf16-recast bf16 checkpoint invertible bf16-invertible \
+    --results "$out/train_step_16images_cuda.json"
 run models16 90 python3 -m benchmarks.bench_models --device cuda --opt options/test/test_InvMIHNet_16images.yml \
-    --size 1024 --repeats 2 --warmup 1 --precision fp32 bf16 fp16 --chunk 0 4
+    --size 1024 --repeats 2 --warmup 1 --precision fp32 bf16 bf16-recast fp16 --layout contiguous channels_last \
+    --chunk 0 4 --results "$out/hide_reveal_16images_cuda.json"
 # The demo (options/train/train_InvMIHNet_4images_demo.yml: 1500 iterations, validation every 500) on cuda:0,
 # its experiment folder outside the repository; the log, with its validation PSNR lines, is kept.
 demo="$(mktemp -d)"
