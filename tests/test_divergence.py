@@ -171,7 +171,7 @@ def test_learning_rate_scaling_scales_the_whole_schedule(tmp_path):
 @pytest.mark.parametrize('key, value, match', [
     ('on_divergence', 'retry', r"train\.on_divergence must be one of \['stop', 'rollback'\], got 'retry'"),
     ('divergence_factor', 1.0, r'train\.divergence_factor must be a number above 1 .* got 1\.0'),
-    ('divergence_factor', float('nan'), r'train\.divergence_factor must be a number above 1'),
+    ('divergence_factor', float('nan'), r'train\.divergence_factor must be a finite number, got nan'),
     ('divergence_window', 0, r'train\.divergence_window must be a positive number of iterations, got 0'),
     ('rollback_lr_factor', 1.5, r'train\.rollback_lr_factor must lie in \(0, 1\]'),
     ('rollback_lr_factor', 0, r'train\.rollback_lr_factor must lie in \(0, 1\]'),
