@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from models.config import NetworkConfig, SizeError
+from models.config import HIDING_METHODS, NetworkConfig, SizeError
 from models.distortions import DistortionError, parse_distortion, parse_training_distortions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +71,7 @@ SCHEMA: dict[str, Any] = {
     },
     'network_H': {
         'block_num': (int, 16),
+        'method': (str, 'mosaic'),
     },
     'path': {
         'root': OPT_PATH + (None,),
@@ -142,6 +143,7 @@ IGNORED_PUBLISHED_KEYS = {'distortion', 'suffix', 'crop_border', 'train.weight_s
 
 CHOICES = {
     'model': ('InvMIHNet',),
+    'network_H.method': HIDING_METHODS,
     'network_G.which_model_G.subnet_type': ('DBNet',),
     'network_G.init': ('xavier',),
     'train.lr_scheme': ('MultiStepLR', 'CosineAnnealingLR_Restart'),
@@ -219,8 +221,11 @@ def _validate(section: dict, schema: dict, prefix: str, source: str) -> dict:
     return out
 
 
-def _check_choices(opt: dict, source: str) -> None:
+def _check_choices(opt: dict, source: str, datasets: bool = False) -> None:
+    """Every key of :data:`CHOICES` outside ``datasets`` (``datasets=False``) or inside it holds an allowed value."""
     for dotted, allowed in CHOICES.items():
+        if dotted.startswith('datasets.') != datasets:
+            continue
         parts = dotted.split('.')
         nodes = [('', opt)]
         for part in parts[:-1]:
@@ -290,7 +295,8 @@ def _published_network_scale(raw: dict, source: str) -> None:
 
 
 def _check_network(opt: dict, source: str) -> None:
-    """network_G: RGB only, and IIR block counts that fit the grid (none for a 1 x 1 grid, which is HiNet)."""
+    """network_G: RGB only, and IIR block counts that fit the grid (none for a 1 x 1 grid, which is HiNet, nor for
+    the full-size baselines of ``network_H.method``)."""
     net_g = opt['network_G']
     for key in ('in_nc', 'out_nc'):
         if net_g[key] != 3:
@@ -299,10 +305,13 @@ def _check_network(opt: dict, source: str) -> None:
     blocks = net_g['block_num']
     if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks):
         raise OptionError(f'{source}: network_G.block_num must be a list of block counts, got {blocks!r}')
-    if opt['num_images'] == 1 and (blocks or net_g['which_model_G']['use_ConvDownsampling']):
-        raise OptionError(f'{source}: a 1 x 1 grid (HiNet) has no IIR: network_G.block_num must be [] and '
+    method = opt['network_H']['method']
+    rescales = method == 'mosaic' and opt['num_images'] > 1
+    if not rescales and (blocks or net_g['which_model_G']['use_ConvDownsampling']):
+        what = 'a 1 x 1 grid (HiNet)' if method == 'mosaic' else f'network_H.method {method}'
+        raise OptionError(f'{source}: {what} has no IIR: network_G.block_num must be [] and '
                           f'use_ConvDownsampling false, got {blocks!r}')
-    if opt['num_images'] > 1 and not blocks:
+    if rescales and not blocks:
         raise OptionError(f'{source}: network_G.block_num must list the IIR blocks of each downsampling level, '
                           f'got []')
 
@@ -346,6 +355,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         raise OptionError(f'{source}: scale_H x scale_W must describe a grid of at least 1 x 1 (HiNet), '
                           f'got {scale_h} x {scale_w}')
     opt['num_images'] = scale_h * scale_w
+    _check_choices(opt, source)
     _check_network(opt, source)
     config = NetworkConfig.from_options(opt)
     option_dir = opt_path.resolve().parent
@@ -376,7 +386,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
             except SizeError as err:
                 raise OptionError(f'{source}: {err}') from None
         opt['datasets'][phase_key] = ds
-    _check_choices(opt, source)
+    _check_choices(opt, source, datasets=True)
     _check_distortions(opt, source)
 
     if is_train and 'train' not in opt['datasets']:

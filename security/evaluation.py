@@ -77,8 +77,10 @@ def run_steganalysis(opt: dict, settings: Settings) -> dict[str, dict]:
     device = select_device(opt['gpu_ids'])
     model = create_model(opt, device)
     log.info('%s on %s', model.config, device)
-    if not opt['path']['pretrain_model_G'] or not opt['path']['pretrain_model_H']:
-        log.warning('path.pretrain_model_G / pretrain_model_H not set: analysing untrained networks')
+    needed = ['pretrain_model_G', 'pretrain_model_H'] if model.network_config.rescales else ['pretrain_model_H']
+    unset = [f'path.{key}' for key in needed if not opt['path'][key]]
+    if unset:
+        log.warning('%s not set: analysing untrained networks', ' / '.join(unset))
 
     pairs, skipped = make_pairs(model, settings.covers, out / 'images', settings.pairs, settings.size,
                                 settings.seed, settings.lsbm_rate, opt['test']['gaussian_scale'])

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from models import create_model
+from models.config import NetworkConfig
 from models.invmihnet_model import InvMIHNetModel
 from options.options import parse
 from stego.errors import ModelLoadError
@@ -29,8 +30,10 @@ def load_model(opt_path: str | os.PathLike, iir: str | os.PathLike | None = None
     for value, key in ((iir, 'pretrain_model_G'), (iih, 'pretrain_model_H')):
         if value is not None:
             opt['path'][key] = str(Path(value).expanduser())
-    missing = [name for name, key in (('IIR', 'pretrain_model_G'), ('IIH', 'pretrain_model_H'))
-               if not opt['path'][key]]
+    needed = (('IIR', 'pretrain_model_G'), ('IIH', 'pretrain_model_H'))
+    if not NetworkConfig.from_options(opt).rescales:   # HiNet and the full-size baselines have no IIR weights
+        needed = needed[1:]
+    missing = [name for name, key in needed if not opt['path'][key]]
     if missing:
         warnings.warn(f'no {" / ".join(missing)} checkpoint configured (path.pretrain_model_G / _H, --iir / --iih): '
                       f'the network is untrained and its results are meaningless', stacklevel=2)
