@@ -84,7 +84,7 @@ class Protocol:
     timing_process: bool = True   # hide + reveal timed in a process of its own (peak memory); else in-process
 
 
-FULL = Protocol(iih_blocks=4, iir_blocks=2, crop=72, iters=400, seeds=(0, 1, 2), size=240, pairs=10, folds=2,
+FULL = Protocol(iih_blocks=4, iir_blocks=2, crop=48, iters=250, seeds=(0, 1, 2), size=192, pairs=10, folds=2,
                 features=('spam', 'crm'), xunet_epochs=3)
 QUICK = Protocol(iih_blocks=1, iir_blocks=1, crop=24, iters=3, seeds=(0,), size=24, pairs=4, folds=2,
                  features=('spam',), xunet_epochs=0, timing_process=False)
@@ -341,6 +341,12 @@ def equal_time_runs(main_runs: list[dict[str, Any]], n: int, protocol: Protocol,
     return extra
 
 
+def shown(folder: str) -> str:
+    """A folder as the notes name it: relative to the repository when inside it."""
+    path = Path(folder).resolve()
+    return path.relative_to(REPO).as_posix() if REPO in path.parents else str(path)
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
     protocol = protocol_of(args)
@@ -360,8 +366,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     out = Path(args.out)
     rows = summarise(runs)
     notes = (f'{"--quick: tiny networks, a smoke test, not a result. " if args.quick else ""}Protocol: {protocol}; '
-             f'training photographs {args.train}, test photographs {args.test}. Means over the seeds that did not '
-             f'diverge; secret PSNR sd: the standard deviation over the seeds.')
+             f'training photographs {shown(args.train)}, test photographs {shown(args.test)}. Means over the seeds '
+             f'that did not diverge; secret PSNR sd: the standard deviation over the seeds.')
     write_results(out / 'compare_methods.json', rows, COLUMNS, notes=notes)
     write_results(out / 'compare_methods_runs.json', runs, notes=notes)
     plot(rows, out / 'compare_methods.png', f'{len(protocol.seeds)} seed(s), {protocol.iters} iterations of '
