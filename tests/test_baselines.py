@@ -15,7 +15,6 @@ import reveal
 import test as test_script
 from data import create_dataloader, create_dataset
 from models import create_model
-from models.checkpoint import save_iih
 from models.config import NetworkConfig
 from models.modules.wavelet import dwt
 from models.precision import set_subnet_precision
