@@ -24,6 +24,7 @@ from models.config import NetworkConfig
 from models.invmihnet import HideOutput, InvMIHNet, RevealOutput
 from models.model_folder import IIH_FILE, IIR_FILE, MODEL_JSON, ModelInfo, load_model_folder
 from models.precision import set_subnet_precision, subnet_dtype
+from models.networks import build_network
 from options import parse
 from utils.device import select_device
 
@@ -80,7 +81,7 @@ class StegoModel:
         iir = str(Path(iir).expanduser()) if iir is not None else paths['pretrain_model_G']
         iih = str(Path(iih).expanduser()) if iih is not None else paths['pretrain_model_H']
         config = NetworkConfig.from_options(opt)
-        net = InvMIHNet(config)
+        net = build_network(config)
         load_checkpoints(net, iir, iih, config.describe(), paths['strict_load'])
         target = select_device(opt['gpu_ids']) if device is None else torch.device(device)
         source = opt.get('source', 'options')

@@ -40,7 +40,13 @@ def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk
 
 @dataclass
 class HideOutput:
-    """What hiding produces. ``stego`` is quantized to 8-bit levels (what is saved); the rest is float."""
+    """What hiding produces. ``stego`` is quantized to 8-bit levels (what is saved); the rest is float.
+
+    The full-size baselines (``models.baselines``) fill the same fields for one full-size "tile": ``steg_wavelet``
+    (1, 12, H/2, W/2), ``steg_tiles`` the float stego, ``cover_tiles`` the cover, ``secret_lr`` the secrets
+    themselves and ``latent`` the lost information r the hiding network discards, in ``z_hiding``'s layout
+    (N, 12, H/2, W/2): revealing the float stego with ``z_hiding=latent`` gives the secrets back exactly.
+    """
     stego: torch.Tensor          # (1, 3, H, W) in k/255 levels
     stego_float: torch.Tensor    # (1, 3, H, W) before quantization
     steg_wavelet: torch.Tensor   # (N, 12, h/2, w/2) stego tiles in the wavelet domain
@@ -66,9 +72,13 @@ class InvMIHNet(nn.Module):
         self.scale_h, self.scale_w = config.scale_h, config.scale_w
         self.num_images = config.num_images
         self.channels = config.channels
-        self.iir = InvRescaleNet(config.scale_h, config.scale_w, list(config.iir_block_num), config.channels,
-                                 config.channels, config.use_conv_downsampling)
-        self.iih = HidingNet(config.iih_block_num, channels=8 * config.channels)
+        self.iir, self.iih = self.build_networks(config)
+
+    def build_networks(self, config: NetworkConfig) -> tuple[nn.Module, nn.Module]:
+        """The IIR (rescaling) and IIH (hiding) networks, saved as the IIR_ and IIH_ checkpoints."""
+        return (InvRescaleNet(config.scale_h, config.scale_w, list(config.iir_block_num), config.channels,
+                              config.channels, config.use_conv_downsampling),
+                HidingNet(config.iih_block_num, channels=8 * config.channels))
 
     def check_size(self, height: int, width: int) -> None:
         """Raise unless an H x W image splits into tiles of even size (the wavelet transform halves them)."""
@@ -151,7 +161,7 @@ class InvMIHNet(nn.Module):
         self.check_size(*stego.shape[-2:])
         if not from_float:
             stego = quantize(stego)
-        steg_wavelet = dwt(to_tiles(stego, self.scale_h, self.scale_w))
+        steg_wavelet = self.stego_wavelet(stego)
         return self.reveal_wavelet(steg_wavelet, z_hiding, z_rescaling, gaussian_scale, generator, chunk)
 
     def channel(self, hidden: HideOutput, reveal_from: str = 'float',
@@ -171,6 +181,11 @@ class InvMIHNet(nn.Module):
         if distort is not None:
             stego = distort(stego)
             stego = quantize(stego) if reveal_from == 'png' else stego
+        return self.stego_wavelet(stego)
+
+    def stego_wavelet(self, stego: torch.Tensor) -> torch.Tensor:
+        """What :meth:`reveal_wavelet` reveals from: the wavelet coefficients of the stego's tiles (S * N, 12,
+        h/2, w/2) for stego images (S, 3, H, W)."""
         return dwt(to_tiles(stego, self.scale_h, self.scale_w))
 
     def forward(self, images: torch.Tensor, z_hiding: torch.Tensor | None = None,

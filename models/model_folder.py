@@ -27,6 +27,7 @@ from typing import Any
 from models.checkpoint import CheckpointError, load_checkpoints, save_iih, save_iir, weights_sha256
 from models.config import NetworkConfig
 from models.invmihnet import REVEAL_FROM, InvMIHNet
+from models.networks import build_network
 from utils.atomic_io import atomic_write_text
 from utils.json_fields import fields, format_version, sha256_hex
 
@@ -162,7 +163,7 @@ def load_model_folder(folder: str | os.PathLike) -> tuple[InvMIHNet, ModelInfo]:
     """
     folder = Path(folder).expanduser()
     info = read_model_info(folder)
-    net = InvMIHNet(info.config)
+    net = build_network(info.config)
     try:
         load_checkpoints(net, folder / IIR_FILE, folder / IIH_FILE, f'{info.config.describe()} of its {MODEL_JSON}')
     except CheckpointError as err:

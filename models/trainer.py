@@ -19,12 +19,12 @@ from models.checkpoint import load_checkpoints
 from models.compile import compile_subnets
 from models.config import NetworkConfig
 from models.distortions import TrainingDistortions, parse_training_distortions
-from models.invmihnet import InvMIHNet
 from models.losses import RESCALING_TERMS, InvMIHNetLoss
 from models.lr_scheduler import build_scheduler
 from models.model_folder import current_commit, training_record, write_model_folder
 from models.precision import grad_scaler, set_subnet_precision, subnet_dtype
 from models.training_state import restore_training_state, write_training_state
+from models.networks import build_network
 
 logger = logging.getLogger('invmihnet')
 
@@ -42,7 +42,7 @@ class InvMIHNetTrainer:
         self.dist = dist
         self.network_config = NetworkConfig.from_options(opt)
         self.config = self.network_config.describe()
-        self.net = InvMIHNet(self.network_config).to(device)
+        self.net = build_network(self.network_config).to(device)
         self.load_pretrained()
         train_opt = opt['train']
         self.train_opt = train_opt

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from models.config import MODEL_NAMES, NetworkConfig
+from models.config import HIDING_METHODS, MODEL_NAMES, NetworkConfig
 from models.distortions import DistortionError, parse_distortion, parse_training_distortions
 from models.divergence import DIVERGENCE_MODES
 from models.invmihnet import REVEAL_FROM
@@ -86,6 +86,7 @@ SCHEMA: dict[str, Any] = {
     },
     'network_H': {
         'block_num': (int, 16),
+        'method': (str, 'mosaic'),
     },
     'path': {
         'root': OPT_PATH + (None,),
@@ -163,6 +164,7 @@ IGNORED_PUBLISHED_KEYS = {'distortion', 'suffix', 'crop_border', 'train.weight_s
 CHOICES: dict[str, tuple] = {
     # defined next to the code that acts on them
     'model': MODEL_NAMES,
+    'network_H.method': HIDING_METHODS,
     'train.lr_scheme': LR_SCHEMES,
     'train.reveal_from': REVEAL_FROM,
     'test.reveal_from': REVEAL_FROM,
@@ -436,7 +438,8 @@ def _published_network_scale(raw: dict, source: str) -> None:
 
 
 def _check_network(opt: dict, source: str) -> None:
-    """network_G: RGB only, and IIR block counts that fit the grid (none for a 1 x 1 grid, which is HiNet)."""
+    """network_G: RGB only, and IIR block counts that fit the grid (none for a 1 x 1 grid, which is HiNet, nor for
+    the full-size baselines of ``network_H.method``)."""
     net_g = opt['network_G']
     for key in ('in_nc', 'out_nc'):
         if net_g[key] != 3:
@@ -445,10 +448,13 @@ def _check_network(opt: dict, source: str) -> None:
     blocks = net_g['block_num']
     if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks):
         raise OptionError(f'{source}: network_G.block_num must be a list of block counts, got {blocks!r}')
-    if opt['num_images'] == 1 and (blocks or net_g['which_model_G']['use_ConvDownsampling']):
-        raise OptionError(f'{source}: a 1 x 1 grid (HiNet) has no IIR: network_G.block_num must be [] and '
+    method = opt['network_H']['method']
+    rescales = method == 'mosaic' and opt['num_images'] > 1
+    if not rescales and (blocks or net_g['which_model_G']['use_ConvDownsampling']):
+        what = 'a 1 x 1 grid (HiNet)' if method == 'mosaic' else f'network_H.method {method}'
+        raise OptionError(f'{source}: {what} has no IIR: network_G.block_num must be [] and '
                           f'use_ConvDownsampling false, got {blocks!r}')
-    if opt['num_images'] > 1 and not blocks:
+    if rescales and not blocks:
         raise OptionError(f'{source}: network_G.block_num must list the IIR blocks of each downsampling level, '
                           f'got []')
 
@@ -494,6 +500,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         raise OptionError(f'{source}: scale_H x scale_W must describe a grid of at least 1 x 1 (HiNet), '
                           f'got {scale_h} x {scale_w}')
     opt['num_images'] = scale_h * scale_w
+    _check_choices(opt, source)
     _check_network(opt, source)
     config = NetworkConfig.from_options(opt)
     option_dir = opt_path.resolve().parent

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from models.checkpoint import CheckpointError, load_checkpoints
 from models.config import NetworkConfig
-from models.invmihnet import InvMIHNet
 from models.model_folder import (IIH_FILE, IIR_FILE, current_commit, load_model_folder, training_record,
                                  write_model_folder, write_model_json)
+from models.networks import build_network
 from options import OptionError, parse
 
 
@@ -27,7 +27,7 @@ def export_model(opt_path: str | Path, iir: str | Path, iih: str | Path, out: st
     returns the folder, checked by loading it back."""
     opt = parse(opt_path, is_train=True)
     out = Path(out)
-    net = InvMIHNet(NetworkConfig.from_options(opt))
+    net = build_network(NetworkConfig.from_options(opt))
     load_checkpoints(net, iir, iih, net.config.describe())
     iterations = opt['train']['niter'] if iterations is None else iterations
     record = training_record(opt, iterations, commit if commit is not None else current_commit())

@@ -3,6 +3,7 @@
 real CUDA GPU is skipped where there is none)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,3 +101,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker('cuda') is not None:
             item.add_marker(skip)
+
+
+def bf16_roundtrip_bounds(module: torch.nn.Module) -> tuple[float, float]:
+    """Bounds on the worst and the mean |f^-1(f(x)) - x| of a network whose subnets run in bf16, from the arithmetic.
+
+    The coupling arithmetic is fp32, so a block's reverse differs from the identity only where a subnet's input in
+    the reverse pass (rebuilt to fp32 rounding, not bit for bit) rounds to another bf16 value than in the forward
+    pass. Its inputs then differ by one bf16 step, which moves the subnet's outputs by at most about the unit
+    roundoff u of bf16 (on values of order one), and the reverse division by exp(s) amplifies that by at most
+    exp(clamp): the worst value stays below sum over blocks of exp(clamp) * u. A crossing needs an input within
+    fp32 rounding (2^-24 relative, times exp(clamp) for the division) of a bf16 rounding boundary (2^-8 apart): a
+    chance of at most exp(clamp) * 2^-16 per value, for each of the values in a subnet's receptive field (five 3 x 3
+    convolutions: 11 x 11 positions times its input channels); the mean is at most that chance times the worst.
+    These hold whatever order a machine's kernels accumulate in (AVX2, AVX-512, AMX alike)."""
+    from models.modules.coupling import AffineCouplingBlock
+
+    u = torch.finfo(torch.bfloat16).eps / 2
+    worst = mean = 0.0
+    for block in module.modules():
+        if isinstance(block, AffineCouplingBlock):
+            growth = math.exp(block.clamp)
+            channels = max(block._subnet(role).conv1.in_channels for role in ('phi', 'rho', 'eta'))
+            crossing = min(1.0, growth * 2.0 ** -16 * 11 * 11 * channels)
+            worst += growth * u
+            mean += growth * u * crossing
+    return worst, mean

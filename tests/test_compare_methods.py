@@ -1,0 +1,50 @@
+"""benchmarks/compare_methods.py --quick end to end: three methods trained and evaluated under one protocol."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from benchmarks import compare_methods
+from utils.results import load_results, markdown_table
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_quick_comparison_writes_results_and_plot(tmp_path):
+    out, work = tmp_path / 'out', tmp_path / 'work'
+    rows = compare_methods.main(['--quick', '--out', str(out), '--work', str(work), '--n', '4', '9'])
+    main = {(r['method'], r['N']): r for r in rows if r['budget'] == compare_methods.EQUAL_ITERATIONS}
+    names = [name for name, _ in compare_methods.METHODS.values()]
+    assert sorted(main) == sorted((name, n) for name in names for n in (4, 9))
+    for row in main.values():
+        assert row['seeds'] == 1 and row['diverged'] == 0 and row['iterations'] == compare_methods.QUICK.iters
+        assert row['parameters'] > 0 and row['CPU s / iteration'] > 0 and row['hide + reveal s'] > 0
+        assert all(math.isfinite(row[k]) for k in ('stego PSNR', 'secret PSNR', 'secret PSNR Y',
+                                                   'secret PSNR JPEG 90', 'stego SSIM'))
+        assert 0 <= row['P_E SPAM'] <= 1 and row['P_E XuNet'] is None
+    sequential = main[('sequential (DeepMIH-style)', 9)]['parameters']
+    assert sequential > 2 * main[('InvMIHNet', 9)]['parameters']   # nine stages: an equal-time row follows
+    assert any(r['budget'] == compare_methods.EQUAL_TIME and r['method'] == 'sequential (DeepMIH-style)'
+               for r in rows)
+    payload = load_results(out / 'compare_methods.json')
+    assert payload['columns'] == compare_methods.COLUMNS and '--quick' in payload['notes']
+    assert '| concat (ISN-style) | 4 | equal iterations |' in markdown_table(payload)
+    runs = load_results(out / 'compare_methods_runs.json')['rows']
+    assert {r['seed'] for r in runs} == {0} and len(runs) == len(rows)
+    assert (out / 'compare_methods.png').stat().st_size > 10_000
+    assert (work / 'steganalysis').is_dir() and not (out / 'steganalysis').exists()
+
+
+def test_outputs_inside_the_photographs_are_refused(tmp_path):
+    photos = tmp_path / 'photos'
+    photos.mkdir()
+    with pytest.raises(SystemExit, match='lies inside the --test photographs'):
+        compare_methods.main(['--quick', '--test', str(photos), '--out', str(photos / 'out')])
