@@ -202,7 +202,7 @@ def trained(tmp_path_factory) -> dict:
         folder = root / method
         opt = parse(baseline_train_options(folder, method, niter=3), is_train=True)
         model = train.train(opt)
-        iih = Path(opt['path']['models']) / 'IIH_latest.pth'
+        iih = Path(opt['path']['models']) / 'latest' / 'IIH.pth'
         assert iih.is_file() and not list(model.net.iir.parameters())
         out[method] = {'folder': folder, 'iih': iih, 'opt_file': baseline_test_options(folder, method, iih),
                        'weights': {k: v.clone() for k, v in model.net.state_dict().items()}}
