@@ -21,6 +21,8 @@ MEANINGS: dict[str, str] = {
     'network_G.block_num': 'IIR coupling blocks per downsampling level, e.g. [8] or [8, 8]; [] for a 1 x 1 grid',
     'network_G.init': 'initialisation of the IIR subnets',
     'network_H.block_num': 'IIH coupling blocks',
+    'network_H.method': 'how the secrets reach the hiding network: mosaic (InvMIHNet), concat (ISN-style baseline) '
+                        'or sequential (DeepMIH-style baseline); the baselines have no IIR (network_G.block_num: [])',
     'path.root': 'folder under which experiments/ and results/ are written (default: the repository)',
     'path.pretrain_model_G': 'IIR checkpoint to load (released format)',
     'path.pretrain_model_H': 'IIH checkpoint to load (released format)',
@@ -63,6 +65,13 @@ MEANINGS: dict[str, str] = {
     'train.precision': 'precision of the subnets\' hidden convolutions (fp16: CUDA only)',
     'train.memory_saving': 'trade time for memory: activation checkpointing, or rebuilding inputs from outputs',
     'train.compile': 'torch.compile the dense subnets',
+    'train.on_divergence': 'on a non-finite loss or a loss spike: stop the run, or rollback to the last good state '
+                           'with the learning rates scaled by rollback_lr_factor (docs/training_stability.md)',
+    'train.divergence_factor': 'a spike: the total loss above this many times its running median (null: NaN / inf '
+                               'only)',
+    'train.divergence_window': 'iterations in the running median of the total loss',
+    'train.rollback_lr_factor': 'factor on every learning rate at a rollback, in (0, 1]',
+    'train.max_rollbacks': 'rollbacks allowed before the run stops with an error',
     'test.reveal_from': 'reveal from the saved 8-bit stego (png, what a receiver has) or the float stego',
     'test.seed': 'seed of the reveal noise (and of the attacks)',
     'test.gaussian_scale': 'scale of the latent noise z drawn on the reveal path',
