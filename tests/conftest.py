@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -127,3 +129,32 @@ def bf16_roundtrip_bounds(module: torch.nn.Module) -> tuple[float, float]:
             worst += growth * u
             mean += growth * u * crossing
     return worst, mean
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op thread for a module of tiny networks: on a busy machine, more threads cost far more than they
+    give (``pytestmark = pytest.mark.usefixtures('one_thread')``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def photo(index: int, height: int, width: int) -> np.ndarray:
+    """A bundled Kodak test crop resized to height x width, as RGB uint8."""
+    files = sorted((PHOTOS / 'test').glob('*.png'))
+    image = cv2.cvtColor(cv2.imread(str(files[index % len(files)])), cv2.COLOR_BGR2RGB)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def write_rgb(path: Path, image: np.ndarray) -> Path:
+    """Write an RGB uint8 array as an image file (format from the suffix)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as an RGB uint8 array."""
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)

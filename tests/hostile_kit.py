@@ -10,16 +10,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 import yaml
 
 from models.checkpoint import save_iih, save_iir
 from options.options import REPO_ROOT
 from stego import hide_images, load_model, save_stego
+from tests.conftest import photo, write_rgb
 
-KODAK = REPO_ROOT / 'datasets' / 'kodak_demo' / 'test'
 COVER_HW = (32, 28)
 SECRET_HWS = [(16, 12), (24, 24), (32, 28), (9, 20)]
 
@@ -38,18 +36,8 @@ class Kit:
     photos: Path           # five 32 x 32 photographs: one image set for test.py
 
 
-def photo(index: int, height: int, width: int) -> np.ndarray:
-    """A Kodak photograph resized to height x width, as RGB uint8."""
-    files = sorted(KODAK.glob('*.png'))
-    image = cv2.cvtColor(cv2.imread(str(files[index % len(files)])), cv2.COLOR_BGR2RGB)
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def write_rgb(path: Path, image: np.ndarray) -> Path:
-    """Write an RGB uint8 array as an image file (format from the suffix)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return path
 
 
 def option_text(kit_root: Path, iir: Path | None, iih: Path | None, photos: Path) -> str:

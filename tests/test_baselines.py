@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -24,25 +23,16 @@ from options import OptionError, parse
 from stego import KeyMismatchError, StegoKey, load_model, reveal_image
 from inference.round_trip import restore_sizes
 from stego.receiver import reveal_tensor
-from tests.conftest import PHOTOS, REPO, bf16_roundtrip_bounds
+from tests.conftest import PHOTOS, REPO, bf16_roundtrip_bounds, photo, read_rgb, write_rgb
 from tests.conftest import make_tiny_train_options as tiny_train_options
-from tests.hostile_kit import photo, write_rgb
 from utils.image_io import hwc_to_chw
 
 METHODS = ('concat', 'sequential')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """The networks here are tiny: on a busy machine, intra-op threads cost far more than they give."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def baseline_train_options(tmp_path: Path, method: str, **train_overrides) -> Path:

@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 import yaml
 from PIL import Image
 
@@ -29,18 +28,14 @@ from options import OptionError, parse
 from scripts.create_lmdb import create_lmdb
 from options.options import REPO_ROOT
 from stego import ImageTooLargeError, StegoKey, load_model, reveal_image
-from tests.hostile_kit import Kit, is_one_line_error, make_kit, photo, run_tool, time_limit, write_rgb
+from tests.conftest import photo, write_rgb
+from tests.hostile_kit import Kit, is_one_line_error, make_kit, run_tool, time_limit
 from utils.signals import held_signals
 
 TRAIN_DEMO = REPO_ROOT / 'options' / 'train' / 'train_InvMIHNet_4images_demo.yml'
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')

@@ -24,8 +24,8 @@ from stego.errors import (CoverSizeError, ImageTooLargeError, InputImageError, K
                           ModelLoadError, OutputError, SecretCountError)
 from stego.png import png_chunks
 from utils.metrics import psnr
+from tests.conftest import photo, read_rgb, write_rgb
 
-KODAK = REPO_ROOT / 'datasets' / 'kodak_demo' / 'test'
 COVER_HW = (33, 29)
 STEGO_HW = (32, 28)
 SECRET_HWS = [(16, 12), (40, 40), (32, 28), (9, 50)]   # the third has the stego size
@@ -44,20 +44,10 @@ def tiny_option_file(folder: Path, iir: Path | None = None, iih: Path | None = N
     return path
 
 
-def photo(index: int, height: int, width: int) -> np.ndarray:
-    """A Kodak photograph resized to height x width, as RGB uint8."""
-    files = sorted(KODAK.glob('*.png'))
-    image = cv2.cvtColor(cv2.imread(str(files[index % len(files)])), cv2.COLOR_BGR2RGB)
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def write_rgb(path: Path, image: np.ndarray) -> Path:
-    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return path
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -65,13 +55,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """The networks here are tiny: on a busy machine, intra-op threads cost far more than they give."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')
