@@ -30,6 +30,14 @@ def test_bundled_folders_match_their_option_files(name):
     assert folder.info.training.reveal_from == 'png' and folder.info.training.iterations == 1500
 
 
+def test_the_bundled_cpu_model_loads_and_says_how_it_was_trained():
+    model = StegoModel.from_pretrained(BUNDLED / 'InvMIHNet_4images_cpu', 'cpu')
+    demo = StegoModel.from_pretrained(DEFAULT_MODEL, 'cpu')
+    assert model.network_config == demo.network_config
+    assert model.info.training.reveal_from == 'png' and model.info.training.iterations == 750
+    assert 'photos_train' in model.info.training.data
+
+
 def test_bundled_weights_keep_the_released_formats():
     assert read_iir_state(DEFAULT_MODEL / 'IIR.pth') and read_iih_state(DEFAULT_MODEL / 'IIH.pth')
     assert set(torch.load(DEFAULT_MODEL / 'IIH.pth', weights_only=True)) == {'net'}
