@@ -158,3 +158,31 @@ def write_rgb(path: Path, image: np.ndarray) -> Path:
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as an RGB uint8 array."""
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def save_perturbed_checkpoints(net: torch.nn.Module, folder: Path, scale: float = 0.01) -> tuple[Path, Path]:
+    """Move ``net``'s weights off their initialisation (seeded; an untrained coupling block is the identity) and
+    save them as ``folder/IIR.pth`` and ``folder/IIH.pth`` in the released formats."""
+    from models.checkpoint import save_iih, save_iir
+
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(scale * torch.randn(param.shape, generator=generator))
+    iir, iih = folder / 'IIR.pth', folder / 'IIH.pth'
+    save_iir(net.iir, iir)
+    save_iih(net.iih, iih)
+    return iir, iih
+
+
+def loss_before_and_after(model, batch: dict, steps: int = 10) -> tuple[float, float]:
+    """The total loss on ``batch`` with fixed noise before and after ``steps`` training steps on it."""
+    def loss_with_fixed_noise() -> float:
+        torch.manual_seed(123)
+        with torch.no_grad():
+            return model.compute_losses(batch['GT'], batch['LQ'])['total'].item()
+
+    before = loss_with_fixed_noise()
+    for _ in range(steps):
+        model.optimize_parameters(batch['GT'], batch['LQ'])
+    return before, loss_with_fixed_noise()

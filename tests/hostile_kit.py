@@ -10,13 +10,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import yaml
 
-from models.checkpoint import save_iih, save_iir
 from options.options import REPO_ROOT
 from stego import hide_images, load_model, save_stego
-from tests.conftest import photo, write_rgb
+from tests.conftest import photo, save_perturbed_checkpoints, write_rgb
 
 COVER_HW = (32, 28)
 SECRET_HWS = [(16, 12), (24, 24), (32, 28), (9, 20)]
@@ -66,13 +64,7 @@ def make_kit(root: Path) -> Kit:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         model = load_model(untrained, device='cpu')
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.net.parameters():
-            param.add_(0.01 * torch.randn(param.shape, generator=generator))
-    iir, iih = root / 'IIR.pth', root / 'IIH.pth'
-    save_iir(model.net.iir, iir)
-    save_iih(model.net.iih, iih)
+    iir, iih = save_perturbed_checkpoints(model.net, root)
     untrained.unlink()
     opt = root / 'tiny.yml'
     opt.write_text(option_text(root, iir, iih, photos))

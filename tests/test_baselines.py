@@ -23,7 +23,7 @@ from options import OptionError, parse
 from stego import KeyMismatchError, StegoKey, load_model, reveal_image
 from inference.round_trip import restore_sizes
 from stego.receiver import reveal_tensor
-from tests.conftest import PHOTOS, REPO, bf16_roundtrip_bounds, photo, read_rgb, write_rgb
+from tests.conftest import PHOTOS, REPO, bf16_roundtrip_bounds, loss_before_and_after, photo, read_rgb, write_rgb
 from tests.conftest import make_tiny_train_options as tiny_train_options
 from utils.image_io import hwc_to_chw
 
@@ -157,16 +157,7 @@ def _model_and_batch(tmp_path: Path, method: str, **train_overrides):
 def test_a_few_training_steps_lower_the_loss(tmp_path, method, overrides):
     opt, model, batch = _model_and_batch(tmp_path, method, lr_H=3e-4, **overrides)
     assert model.optimizers == [model.optimizer_H] and not list(model.net.iir.parameters())
-
-    def loss_with_fixed_noise() -> float:
-        torch.manual_seed(123)
-        with torch.no_grad():
-            return model.compute_losses(batch['GT'], batch['LQ'])['total'].item()
-
-    before = loss_with_fixed_noise()
-    for _ in range(10):
-        model.optimize_parameters(batch['GT'], batch['LQ'])
-    after = loss_with_fixed_noise()
+    before, after = loss_before_and_after(model, batch)
     assert after < 0.5 * before, (before, after)
 
 

@@ -11,12 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 import yaml
 
 import hide
 import reveal
-from models.checkpoint import save_iih, save_iir
 from options.options import REPO_ROOT
 from stego import (HideResult, StegoKey, hide_images, load_model, reveal_image, save_stego, write_secrets)
 from stego.cover import plan_cover
@@ -24,7 +22,7 @@ from stego.errors import (CoverSizeError, ImageTooLargeError, InputImageError, K
                           ModelLoadError, OutputError, SecretCountError)
 from stego.png import png_chunks
 from utils.metrics import psnr
-from tests.conftest import photo, read_rgb, write_rgb
+from tests.conftest import photo, read_rgb, save_perturbed_checkpoints, write_rgb
 
 COVER_HW = (33, 29)
 STEGO_HW = (32, 28)
@@ -64,13 +62,7 @@ def setup(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp('hide_reveal')
     with pytest.warns(UserWarning, match='untrained'):
         model = load_model(tiny_option_file(root), device='cpu')
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.net.parameters():
-            param.add_(0.01 * torch.randn(param.shape, generator=generator))
-    iir, iih = root / 'IIR.pth', root / 'IIH.pth'
-    save_iir(model.net.iir, iir)
-    save_iih(model.net.iih, iih)
+    iir, iih = save_perturbed_checkpoints(model.net, root)
     opt_file = tiny_option_file(root, iir, iih)
     images = root / 'images'
     images.mkdir()

@@ -12,6 +12,7 @@ from models.trainer import InvMIHNetTrainer
 from models.losses import RESCALING_TERMS
 from options import OptionError, parse
 from inference.evaluation import evaluate_batch
+from tests.conftest import loss_before_and_after
 
 
 def _model_and_batch(tiny_grid_options, tmp_path, **train_overrides):
@@ -54,14 +55,5 @@ def test_hinet_hides_the_secret_itself_and_reveals_it(tmp_path, tiny_grid_option
 
 def test_a_few_hinet_steps_lower_the_loss(tmp_path, tiny_grid_options):
     opt, model, batch = _model_and_batch(tiny_grid_options, tmp_path, lr_H=3e-4)
-
-    def loss_with_fixed_noise() -> float:
-        torch.manual_seed(123)
-        with torch.no_grad():
-            return model.compute_losses(batch['GT'], batch['LQ'])['total'].item()
-
-    before = loss_with_fixed_noise()
-    for _ in range(10):
-        model.optimize_parameters(batch['GT'], batch['LQ'])
-    after = loss_with_fixed_noise()
+    before, after = loss_before_and_after(model, batch)
     assert after < 0.5 * before, (before, after)
