@@ -355,8 +355,11 @@ def _entries(opt: dict, dotted: str) -> list[tuple[str, Any]]:
             if isinstance(node, dict) and parts[-1] in node]
 
 
-def _check_choices(opt: dict, source: str) -> None:
+def _check_choices(opt: dict, source: str, datasets: bool) -> None:
+    """The keys of :data:`CHOICES` inside ``datasets`` (``datasets=True``) or outside it hold allowed values."""
     for dotted, allowed in CHOICES.items():
+        if dotted.startswith('datasets.') != datasets:
+            continue
         for key, value in _entries(opt, dotted):
             if value not in allowed:
                 raise OptionError(f'{source}: {key} must be one of {list(allowed)}, got {value!r}')
@@ -500,7 +503,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
         raise OptionError(f'{source}: scale_H x scale_W must describe a grid of at least 1 x 1 (HiNet), '
                           f'got {scale_h} x {scale_w}')
     opt['num_images'] = scale_h * scale_w
-    _check_choices(opt, source)
+    _check_choices(opt, source, datasets=False)
     _check_network(opt, source)
     config = NetworkConfig.from_options(opt)
     option_dir = opt_path.resolve().parent
@@ -532,7 +535,7 @@ def parse(opt_path: str | Path, is_train: bool) -> dict[str, Any]:
             except SizeError as err:
                 raise OptionError(f'{source}: {err}') from None
         opt['datasets'][phase_key] = ds
-    _check_choices(opt, source)
+    _check_choices(opt, source, datasets=True)
     _check_ranges(opt, source)
     _check_distortions(opt, source)
     if opt['train']:

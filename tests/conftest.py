@@ -186,3 +186,20 @@ def loss_before_and_after(model, batch: dict, steps: int = 10) -> tuple[float, f
     for _ in range(steps):
         model.optimize_parameters(batch['GT'], batch['LQ'])
     return before, loss_with_fixed_noise()
+
+
+def trainer_and_batch(option_file: Path) -> tuple[dict, object, dict]:
+    """The parsed training options of ``option_file``, its trainer on the CPU (seeded) and its first batch."""
+    import random
+
+    from data import create_dataloader, create_dataset
+    from models.trainer import InvMIHNetTrainer
+    from options import parse
+
+    opt = parse(option_file, is_train=True)
+    torch.manual_seed(0)
+    random.seed(0)
+    model = InvMIHNetTrainer(opt, torch.device('cpu'))
+    train_opt = opt['datasets']['train']
+    batch = next(iter(create_dataloader(create_dataset(train_opt), train_opt, opt['num_images'], seed=0)))
+    return opt, model, batch

@@ -2,7 +2,6 @@
 invertibility, training that learns, and the tools (hide.py / reveal.py through the 8-bit PNG, test.py's attacks)."""
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +12,16 @@ import yaml
 import hide
 import reveal
 import test as test_script
-from data import create_dataloader, create_dataset
 from models.config import NetworkConfig
 from models.networks import build_network
-from models.trainer import InvMIHNetTrainer
 from models.modules.wavelet import dwt
 from models.precision import set_subnet_precision
 from options import OptionError, parse
 from stego import KeyMismatchError, StegoKey, load_model, reveal_image
 from inference.round_trip import restore_sizes
 from stego.receiver import reveal_tensor
-from tests.conftest import PHOTOS, REPO, bf16_roundtrip_bounds, loss_before_and_after, photo, read_rgb, write_rgb
+from tests.conftest import (PHOTOS, REPO, bf16_roundtrip_bounds, loss_before_and_after, photo, read_rgb,
+                            trainer_and_batch, write_rgb)
 from tests.conftest import make_tiny_train_options as tiny_train_options
 from utils.image_io import hwc_to_chw
 
@@ -141,13 +139,7 @@ def test_sequential_stages_are_separate_networks_and_reveal_runs_them_backwards(
 
 
 def _model_and_batch(tmp_path: Path, method: str, **train_overrides):
-    opt = parse(baseline_train_options(tmp_path, method, **train_overrides), is_train=True)
-    torch.manual_seed(0)
-    random.seed(0)
-    model = InvMIHNetTrainer(opt, torch.device('cpu'))
-    ds = create_dataset(opt['datasets']['train'])
-    batch = next(iter(create_dataloader(ds, opt['datasets']['train'], opt['num_images'], seed=0)))
-    return opt, model, batch
+    return trainer_and_batch(baseline_train_options(tmp_path, method, **train_overrides))
 
 
 @pytest.mark.parametrize('method, overrides', [

@@ -1,28 +1,19 @@
 """A 1 x 1 grid is HiNet: no IIR (identity, no latent), the IIH hides the secret itself, HiNet's three losses."""
 from __future__ import annotations
 
-import random
 
 import pytest
 import torch
 
-from data import create_dataloader, create_dataset
 from inference.stego_model import StegoModel
-from models.trainer import InvMIHNetTrainer
 from models.losses import RESCALING_TERMS
 from options import OptionError, parse
 from inference.evaluation import evaluate_batch
-from tests.conftest import loss_before_and_after
+from tests.conftest import loss_before_and_after, trainer_and_batch
 
 
 def _model_and_batch(tiny_grid_options, tmp_path, **train_overrides):
-    opt = parse(tiny_grid_options(tmp_path, 'HiNet_1image', **train_overrides), is_train=True)
-    torch.manual_seed(0)
-    random.seed(0)
-    model = InvMIHNetTrainer(opt, torch.device('cpu'))
-    ds = create_dataset(opt['datasets']['train'])
-    batch = next(iter(create_dataloader(ds, opt['datasets']['train'], opt['num_images'], seed=0)))
-    return opt, model, batch
+    return trainer_and_batch(tiny_grid_options(tmp_path, 'HiNet_1image', **train_overrides))
 
 
 def test_shipped_hinet_options_parse(repo):
