@@ -19,7 +19,8 @@ time" rows. A run whose loss becomes NaN or infinite counts as diverged.
 Writes ``compare_methods.json`` (one row per method, N and budget: means over the seeds, with the seeds' standard
 deviation; :func:`utils.results.write_results`), ``compare_methods_runs.json`` (one row per run) and
 ``compare_methods.png`` (secret and stego PSNR against N, one line per method) into ``--out``; the training
-runs, their checkpoints and the steganalysis files go under ``--work``.
+runs, their checkpoints and the steganalysis files go under ``--work``. The runs file is rewritten after every run:
+``--resume`` keeps its finished runs (under the same protocol and photographs) and runs only the others.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from models.trainer import NonFiniteLossError
 from options import parse
 from security.evaluation import Settings, run_steganalysis
 from security.pairs import choose_pairs, load_crops
-from utils.results import write_results
+from utils.results import load_results, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO / 'datasets' / 'kodak_demo'
@@ -107,6 +108,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--folds', type=int, help='steganalysis folds (default: the protocol\'s)')
     parser.add_argument('--xunet-epochs', type=int, help='XuNet epochs per fold, 0: no CNN (default: the protocol\'s)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads (default %(default)s)')
+    parser.add_argument('--resume', action='store_true',
+                        help='keep the finished runs of --out\'s compare_methods_runs.json (same protocol and '
+                             'photographs) and run only the others')
     return parser.parse_args(argv)
 
 
@@ -243,9 +247,54 @@ def detectability(test_options: Path, protocol: Protocol, test_dir: str, out: Pa
     return {column: rows[key]['pe'] for column, key in DETECTORS.items() if key in rows}
 
 
+class Ledger:
+    """The runs so far, written to ``compare_methods_runs.json`` after every run so that an interrupted comparison
+    loses at most the run in progress; ``--resume`` starts from the finished ones."""
+
+    def __init__(self, path: Path, notes: str, resume: bool) -> None:
+        self.path, self.notes, self.runs = path, notes, []
+        self.finished: dict[tuple, dict[str, Any]] = {}
+        if resume and path.is_file():
+            payload = load_results(path)
+            if payload['notes'] != notes:
+                raise SystemExit(f'error: --resume: {path} was written under another protocol or other '
+                                 f'photographs:\n  {payload["notes"]}\nnot\n  {notes}')
+            self.finished = {self.key(row): row for row in payload['rows']}
+
+    @staticmethod
+    def key(row: dict[str, Any]) -> tuple:
+        return row['method'], row['N'], row['budget'], row['seed'], row['iterations']
+
+    def reuse(self, method: str, n: int, seed: int, iters: int, budget: str) -> dict[str, Any] | None:
+        """The finished row of this run, recorded again; None when it has to run."""
+        row = self.finished.get((METHODS[method][0], n, budget, seed, iters))
+        if row is not None:
+            self.add(row)
+        return row
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.runs.append(row)
+        write_results(self.path, self.runs, notes=self.notes)
+
+
 def one_run(method: str, n: int, seed: int, iters: int, budget: str, protocol: Protocol,
-            args: argparse.Namespace, sets: list[torch.Tensor], timed: dict) -> dict[str, Any]:
-    """Train one method for N secrets and evaluate it; ``timed`` caches the hide + reveal timing per (method, N)."""
+            args: argparse.Namespace, sets: list[torch.Tensor], timed: dict, ledger: Ledger) -> dict[str, Any]:
+    """Train one method for N secrets and evaluate it (or reuse its finished row from ``ledger``); ``timed`` caches
+    the hide + reveal timing per (method, N)."""
+    reused = ledger.reuse(method, n, seed, iters, budget)
+    if reused is not None:
+        print(f'reusing {run_name(method, n, seed, iters)} ({budget}) from {ledger.path}')
+        if reused.get('hide + reveal s') is not None:
+            timed.setdefault((method, n), (reused['hide + reveal s'], reused.get('peak MiB')))
+        return reused
+    row = evaluated_run(method, n, seed, iters, budget, protocol, args, sets, timed)
+    ledger.add(row)
+    return row
+
+
+def evaluated_run(method: str, n: int, seed: int, iters: int, budget: str, protocol: Protocol,
+                  args: argparse.Namespace, sets: list[torch.Tensor], timed: dict) -> dict[str, Any]:
+    """Train one method for N secrets and evaluate it."""
     work = Path(args.work)
     opt = parse(write_train_options(method, n, seed, iters, protocol, args.train, work), is_train=True)
     row: dict[str, Any] = {'method': METHODS[method][0], 'N': n, 'budget': budget, 'seed': seed, 'iterations': iters}
@@ -319,7 +368,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 
 def equal_time_runs(main_runs: list[dict[str, Any]], n: int, protocol: Protocol, args: argparse.Namespace,
-                    sets: list[torch.Tensor], timed: dict) -> list[dict[str, Any]]:
+                    sets: list[torch.Tensor], timed: dict, ledger: Ledger) -> list[dict[str, Any]]:
     """Each baseline whose parameter count differs from InvMIHNet's by :data:`EQUAL_TIME_RATIO` or more, trained
     again for InvMIHNet's CPU time: iterations x (InvMIHNet's CPU s / iteration) / (its own)."""
     def mean_of(method: str, key: str) -> float | None:
@@ -336,7 +385,7 @@ def equal_time_runs(main_runs: list[dict[str, Any]], n: int, protocol: Protocol,
             continue
         iters = max(1, round(protocol.iters * reference[0] / seconds))
         if iters != protocol.iters:
-            extra += [one_run(method, n, seed, iters, EQUAL_TIME, protocol, args, sets, timed)
+            extra += [one_run(method, n, seed, iters, EQUAL_TIME, protocol, args, sets, timed, ledger)
                       for seed in protocol.seeds]
     return extra
 
@@ -352,6 +401,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     protocol = protocol_of(args)
     check_folders(args)
     torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    notes = (f'{"--quick: tiny networks, a smoke test, not a result. " if args.quick else ""}Protocol: {protocol}; '
+             f'training photographs {shown(args.train)}, test photographs {shown(args.test)}. Means over the seeds '
+             f'that did not diverge; secret PSNR sd: the standard deviation over the seeds.')
+    ledger = Ledger(out / 'compare_methods_runs.json', notes, args.resume)
     runs: list[dict[str, Any]] = []
     timed: dict = {}
     for n in args.n:
@@ -359,17 +413,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if len(sets) < 2 * protocol.folds:
             raise SystemExit(f'error: --test {args.test}: {len(sets)} image sets of {protocol.size} x {protocol.size}'
                              f' for N = {n}, fewer than 2 x {protocol.folds} folds')
-        main_runs = [one_run(method, n, seed, protocol.iters, EQUAL_ITERATIONS, protocol, args, sets, timed)
+        main_runs = [one_run(method, n, seed, protocol.iters, EQUAL_ITERATIONS, protocol, args, sets, timed, ledger)
                      for method in args.methods for seed in protocol.seeds]
         runs += main_runs
-        runs += equal_time_runs(main_runs, n, protocol, args, sets, timed)
-    out = Path(args.out)
+        runs += equal_time_runs(main_runs, n, protocol, args, sets, timed, ledger)
     rows = summarise(runs)
-    notes = (f'{"--quick: tiny networks, a smoke test, not a result. " if args.quick else ""}Protocol: {protocol}; '
-             f'training photographs {shown(args.train)}, test photographs {shown(args.test)}. Means over the seeds '
-             f'that did not diverge; secret PSNR sd: the standard deviation over the seeds.')
     write_results(out / 'compare_methods.json', rows, COLUMNS, notes=notes)
-    write_results(out / 'compare_methods_runs.json', runs, notes=notes)
     plot(rows, out / 'compare_methods.png', f'{len(protocol.seeds)} seed(s), {protocol.iters} iterations of '
                                              f'{protocol.crop} x {protocol.crop} crops; test crops '
                                              f'{protocol.size} x {protocol.size}')

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmarks import compare_methods
-from utils.results import load_results, markdown_table
+from utils.results import load_results, markdown_table, write_results
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +41,29 @@ def test_quick_comparison_writes_results_and_plot(tmp_path):
     assert {r['seed'] for r in runs} == {0} and len(runs) == len(rows)
     assert (out / 'compare_methods.png').stat().st_size > 10_000
     assert (work / 'steganalysis').is_dir() and not (out / 'steganalysis').exists()
+    check_resume(out, work, runs, rows)
+
+
+def check_resume(out, work, runs, rows):
+    """An interrupted comparison (its runs file cut after two runs) resumes: the two are kept, only the others run;
+    a runs file of another protocol is refused."""
+    args = ['--quick', '--out', str(out), '--work', str(work), '--n', '4', '9', '--resume']
+    path = out / 'compare_methods_runs.json'
+    payload = load_results(path)
+    write_results(path, runs[:2], notes=payload['notes'])
+    ran = []
+
+    def evaluated_run(method, n, seed, iters, budget, *rest):
+        ran.append((method, n, budget))
+        return next(r for r in runs[2:] if (r['method'], r['N'], r['budget'], r['seed'], r['iterations']) ==
+                    (compare_methods.METHODS[method][0], n, budget, seed, iters))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compare_methods, 'evaluated_run', evaluated_run)
+        assert compare_methods.main(args) == rows
+    assert len(ran) == len(runs) - 2 and load_results(path)['rows'] == runs
+    with pytest.raises(SystemExit, match='another protocol'):
+        compare_methods.main(args + ['--iters', '4'])
 
 
 def test_outputs_inside_the_photographs_are_refused(tmp_path):
