@@ -30,7 +30,7 @@ def make_tiny_train_options(tmp_path: Path, name: str = 'tiny', niter: int = 6, 
     opt['network_G']['block_num'] = [1]
     opt['network_H']['block_num'] = 2
     opt['path']['root'] = str(tmp_path)
-    opt['train'].update(niter=niter, val_freq=val_freq, warmup_iter=-1, lr_steps=[4], **train_overrides)
+    opt['train'].update({'niter': niter, 'val_freq': val_freq, 'warmup_iter': -1, 'lr_steps': [4], **train_overrides})
     opt['logger'].update(print_freq=1, save_checkpoint_freq=save_freq)
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f'{name}.yml'
