@@ -20,7 +20,8 @@ Writes ``compare_methods.json`` (one row per method, N and budget: means over th
 deviation; :func:`utils.results.write_results`), ``compare_methods_runs.json`` (one row per run) and
 ``compare_methods.png`` (secret and stego PSNR against N, one line per method) into ``--out``; the training
 runs, their checkpoints and the steganalysis files go under ``--work``. The runs file is rewritten after every run:
-``--resume`` keeps its finished runs (under the same protocol and photographs) and runs only the others.
+``--resume`` keeps its finished runs (under the same protocol and photographs) and runs only the others;
+``--merge`` adds the runs of other runs files (seeds run side by side, each with its own ``--out``).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -85,8 +87,8 @@ class Protocol:
     timing_process: bool = True   # hide + reveal timed in a process of its own (peak memory); else in-process
 
 
-FULL = Protocol(iih_blocks=4, iir_blocks=2, crop=48, iters=250, seeds=(0, 1, 2), size=192, pairs=10, folds=2,
-                features=('spam', 'crm'), xunet_epochs=3)
+FULL = Protocol(iih_blocks=4, iir_blocks=2, crop=48, iters=500, seeds=(0, 1), size=192, pairs=20, folds=2,
+                features=('spam', 'crm'), xunet_epochs=3, lr=5e-4)
 QUICK = Protocol(iih_blocks=1, iir_blocks=1, crop=24, iters=3, seeds=(0,), size=24, pairs=4, folds=2,
                  features=('spam',), xunet_epochs=0, timing_process=False)
 
@@ -111,6 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--resume', action='store_true',
                         help='keep the finished runs of --out\'s compare_methods_runs.json (same protocol and '
                              'photographs) and run only the others')
+    parser.add_argument('--merge', nargs='+', default=[], metavar='RUNS_FILE',
+                        help='also keep the finished runs of these runs files (other seeds of the same protocol, '
+                             'e.g. run side by side with another --out)')
     return parser.parse_args(argv)
 
 
@@ -251,15 +256,19 @@ class Ledger:
     """The runs so far, written to ``compare_methods_runs.json`` after every run so that an interrupted comparison
     loses at most the run in progress; ``--resume`` starts from the finished ones."""
 
-    def __init__(self, path: Path, notes: str, resume: bool) -> None:
+    def __init__(self, path: Path, notes: str) -> None:
         self.path, self.notes, self.runs = path, notes, []
         self.finished: dict[tuple, dict[str, Any]] = {}
-        if resume and path.is_file():
-            payload = load_results(path)
-            if payload['notes'] != notes:
-                raise SystemExit(f'error: --resume: {path} was written under another protocol or other '
-                                 f'photographs:\n  {payload["notes"]}\nnot\n  {notes}')
-            self.finished = {self.key(row): row for row in payload['rows']}
+
+    def take(self, path: Path, expected_notes: Callable[[tuple[int, ...]], str]) -> None:
+        """Keep the finished runs of the runs file ``path``, whose notes must be ``expected_notes(its seeds)``: the
+        same protocol and photographs, for the seeds it ran."""
+        payload = load_results(path)
+        seeds = tuple(sorted({row['seed'] for row in payload['rows']}))
+        if payload['notes'] != expected_notes(seeds):
+            raise SystemExit(f'error: {path} was written under another protocol or other photographs:\n  '
+                             f'{payload["notes"]}\nnot\n  {expected_notes(seeds)}')
+        self.finished.update({self.key(row): row for row in payload['rows']})
 
     @staticmethod
     def key(row: dict[str, Any]) -> tuple:
@@ -396,16 +405,23 @@ def shown(folder: str) -> str:
     return path.relative_to(REPO).as_posix() if REPO in path.parents else str(path)
 
 
+def describe(protocol: Protocol, args: argparse.Namespace) -> str:
+    """The notes of the results files: the protocol and the photographs."""
+    return (f'{"--quick: tiny networks, a smoke test, not a result. " if args.quick else ""}Protocol: {protocol}; '
+            f'training photographs {shown(args.train)}, test photographs {shown(args.test)}. Means over the seeds '
+            f'that did not diverge; secret PSNR sd: the standard deviation over the seeds.')
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
     protocol = protocol_of(args)
     check_folders(args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    notes = (f'{"--quick: tiny networks, a smoke test, not a result. " if args.quick else ""}Protocol: {protocol}; '
-             f'training photographs {shown(args.train)}, test photographs {shown(args.test)}. Means over the seeds '
-             f'that did not diverge; secret PSNR sd: the standard deviation over the seeds.')
-    ledger = Ledger(out / 'compare_methods_runs.json', notes, args.resume)
+    notes = describe(protocol, args)
+    ledger = Ledger(out / 'compare_methods_runs.json', notes)
+    for path in [Path(f) for f in args.merge] + [ledger.path] * (args.resume and ledger.path.is_file()):
+        ledger.take(path, lambda seeds: describe(replace(protocol, seeds=seeds), args))
     runs: list[dict[str, Any]] = []
     timed: dict = {}
     for n in args.n:

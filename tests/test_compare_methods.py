@@ -46,24 +46,29 @@ def test_quick_comparison_writes_results_and_plot(tmp_path):
 
 def check_resume(out, work, runs, rows):
     """An interrupted comparison (its runs file cut after two runs) resumes: the two are kept, only the others run;
-    a runs file of another protocol is refused."""
-    args = ['--quick', '--out', str(out), '--work', str(work), '--n', '4', '9', '--resume']
+    so do the runs of another runs file (--merge); a runs file of another protocol is refused."""
+    args = ['--quick', '--work', str(work), '--n', '4', '9']
     path = out / 'compare_methods_runs.json'
-    payload = load_results(path)
-    write_results(path, runs[:2], notes=payload['notes'])
+    notes = load_results(path)['notes']
+    write_results(path, runs[:2], notes=notes)
+    write_results(out / 'other' / 'runs.json', runs[2:4], notes=notes)
     ran = []
 
     def evaluated_run(method, n, seed, iters, budget, *rest):
         ran.append((method, n, budget))
-        return next(r for r in runs[2:] if (r['method'], r['N'], r['budget'], r['seed'], r['iterations']) ==
+        return next(r for r in runs if (r['method'], r['N'], r['budget'], r['seed'], r['iterations']) ==
                     (compare_methods.METHODS[method][0], n, budget, seed, iters))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(compare_methods, 'evaluated_run', evaluated_run)
-        assert compare_methods.main(args) == rows
-    assert len(ran) == len(runs) - 2 and load_results(path)['rows'] == runs
+        assert compare_methods.main(args + ['--out', str(out), '--resume']) == rows
+        assert len(ran) == len(runs) - 2 and load_results(path)['rows'] == runs
+        ran.clear()
+        fresh = out / 'fresh'
+        assert compare_methods.main(args + ['--out', str(fresh), '--merge', str(out / 'other' / 'runs.json')]) == rows
+        assert len(ran) == len(runs) - 2 and load_results(fresh / 'compare_methods_runs.json')['rows'] == runs
     with pytest.raises(SystemExit, match='another protocol'):
-        compare_methods.main(args + ['--iters', '4'])
+        compare_methods.main(args + ['--out', str(out), '--resume', '--iters', '4'])
 
 
 def test_outputs_inside_the_photographs_are_refused(tmp_path):
