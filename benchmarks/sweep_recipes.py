@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--minutes', type=float, help='CPU minutes per variant (default: the sweep file\'s)')
     parser.add_argument('--variants', nargs='+', help='run only these variants (default: all)')
     parser.add_argument('--points', type=int, default=3, help='checkpoints evaluated per variant (default 3)')
+    parser.add_argument('--sets', type=int, help='evaluate on the first SETS image sets of --photos (default: all)')
     parser.add_argument('--threads', type=int, default=1, help='torch threads of each training (default 1)')
     parser.add_argument('--calibration-steps', type=int, default=4, help='timed steps per variant (default 4)')
     parser.add_argument('--resume', action='store_true', help='keep the finished variants of --out\'s curves file')
@@ -211,6 +212,24 @@ def start_row(sweep: dict[str, Any], photos: Path, work: Path) -> dict[str, Any]
     return row_of('start', f'the starting weights ({folder.name})', 0, 0.0, None, scores)
 
 
+def evaluation_photos(photos: Path, sets: int | None, sweep: dict[str, Any], work: Path) -> Path:
+    """``photos``, or a folder of links to its first ``sets`` image sets (N + 1 photographs each, in name order)."""
+    if sets is None:
+        return photos
+    raw = variant_options(sweep, next(iter(sweep['variants'])), 'sweep')
+    per_set = raw['scale_H'] * raw['scale_W'] + 1
+    files = sorted(p for p in photos.iterdir() if p.is_file())[:sets * per_set]
+    if len(files) < sets * per_set:
+        raise SystemExit(f'error: --photos {photos} holds {len(files)} photographs, fewer than {sets} sets of {per_set}')
+    subset = work / f'photos_{sets}sets'
+    subset.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        link = subset / file.name
+        if not link.is_symlink():
+            link.symlink_to(file)
+    return subset
+
+
 def plot(curves: list[dict[str, Any]], path: Path, title: str) -> None:
     """Stego and secret PSNR against CPU minutes, one line per variant (each from the starting weights)."""
     import matplotlib
@@ -252,8 +271,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         raise SystemExit(f'error: --work {work} lies inside the --photos {photos}')
     work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
+    sets = 'all image sets' if args.sets is None else f'the first {args.sets} image sets'
     notes = (f'Sweep {Path(args.sweep).name}: {minutes:g} CPU minutes per variant ({args.threads} thread(s) each), '
-             f'held-out photographs {photos.name}; RGB PSNR (dB) revealed from the 8-bit PNG stego, test seed 0.')
+             f'held-out photographs {photos.name} ({sets}); RGB PSNR (dB) revealed from the 8-bit PNG stego, '
+             f'test seed 0.')
+    photos = evaluation_photos(photos, args.sets, sweep, work)
     curves_path = out / 'sweep_recipes_curves.json'
     curves: list[dict[str, Any]] = []
     if args.resume and curves_path.is_file():

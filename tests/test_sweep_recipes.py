@@ -24,16 +24,17 @@ def write_sweep(tmp_path, minutes=0.05, **extra):
     return path
 
 
-def held_out(tmp_path):
+def held_out(tmp_path, count=10):
     folder = tmp_path / 'heldout'
-    for i in range(10):
+    for i in range(count):
         write_rgb(folder / f'{i:02d}.png', photo(i, 32, 32))
     return folder
 
 
 def test_sweep_fits_the_budget_and_writes_curves(tmp_path):
-    sweep, photos, out, work = write_sweep(tmp_path), held_out(tmp_path), tmp_path / 'out', tmp_path / 'work'
-    args = ['--sweep', str(sweep), '--photos', str(photos), '--out', str(out), '--work', str(work), '--points', '2']
+    sweep, photos, out, work = write_sweep(tmp_path), held_out(tmp_path, 12), tmp_path / 'out', tmp_path / 'work'
+    args = ['--sweep', str(sweep), '--photos', str(photos), '--out', str(out), '--work', str(work), '--points', '2',
+            '--sets', '2']
     finals = sweep_recipes.main(args)
     assert [r['variant'] for r in finals] == ['plain', 'slow']
     curves = load_results(out / 'sweep_recipes_curves.json')['rows']
@@ -49,6 +50,7 @@ def test_sweep_fits_the_budget_and_writes_curves(tmp_path):
         assert 5 < final['stego PSNR'] < 80 and 5 < final['secret PSNR'] < 80 and final['secret PSNR JPEG 90'] > 0
     assert (out / 'sweep_recipes.png').stat().st_size > 10_000
     assert 'sweep.yml' in load_results(out / 'sweep_recipes.json')['notes']
+    assert sorted(p.name for p in (work / 'photos_2sets').iterdir()) == [f'{i:02d}.png' for i in range(10)]
 
     def must_not_run(*_):
         raise AssertionError('a finished variant ran again')
@@ -76,6 +78,8 @@ def test_unknown_variant_and_override_are_named(tmp_path):
     sweep = write_sweep(tmp_path)
     common = ['--sweep', str(sweep), '--photos', str(held_out(tmp_path)), '--work', str(tmp_path / 'w'),
               '--out', str(tmp_path / 'out')]
+    with pytest.raises(SystemExit, match='holds 10 photographs, fewer than 3 sets of 5'):
+        sweep_recipes.main(common + ['--sets', '3'])
     with pytest.raises(SystemExit, match=r"no variants \['nope'\]"):
         sweep_recipes.main(common + ['--variants', 'nope'])
     raw = yaml.safe_load(sweep.read_text())
