@@ -39,6 +39,9 @@ import numpy as np
 import torch
 import yaml
 
+if not __package__:      # run as a script (python benchmarks/compare_methods.py): the repository on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import train
 from inference.evaluation import attack_metrics, evaluate_batch
 from inference.stego_model import StegoModel

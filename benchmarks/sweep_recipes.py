@@ -34,6 +34,9 @@ from typing import Any
 import torch
 import yaml
 
+if not __package__:      # run as a script (python benchmarks/sweep_recipes.py): the repository on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import train
 from benchmarks.bundled_models import evaluate
 from models.trainer import InvMIHNetTrainer

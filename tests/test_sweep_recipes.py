@@ -2,6 +2,9 @@
 evaluated checkpoint, the plot, resuming and the errors of a bad sweep file."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 
@@ -87,3 +90,10 @@ def test_unknown_variant_and_override_are_named(tmp_path):
     sweep.write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit, match="variants.plain: nowhere.lr: no section 'nowhere'"):
         sweep_recipes.main(common + ['--variants', 'plain'])
+
+
+@pytest.mark.parametrize('script', ['sweep_recipes', 'compare_methods'])
+def test_runs_as_a_script(script, repo):
+    done = subprocess.run([sys.executable, f'benchmarks/{script}.py', '--help'], cwd=repo, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0 and '--out' in done.stdout, done.stderr
