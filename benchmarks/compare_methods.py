@@ -64,11 +64,11 @@ EQUAL_TIME_RATIO = 1.5
 EQUAL_ITERATIONS, EQUAL_TIME = 'equal iterations', 'equal CPU time'
 COLUMNS = ['method', 'N', 'budget', 'seeds', 'diverged', 'iterations', 'parameters', 'CPU s / iteration',
            'stego PSNR', 'stego SSIM', 'stego PSNR Y', 'secret PSNR', 'secret PSNR sd', 'secret SSIM',
-           'secret PSNR Y', 'secret PSNR JPEG 90', 'hide + reveal s', 'peak MiB', 'P_E SPAM', 'P_E CRM',
+           'secret PSNR Y', 'secret PSNR IIR z=0', 'secret PSNR JPEG 90', 'hide + reveal s', 'peak MiB', 'P_E SPAM', 'P_E CRM',
            'P_E XuNet']
 METRICS = {'stego PSNR': 'stego_psnr', 'stego SSIM': 'stego_ssim', 'stego PSNR Y': 'stego_psnr_y',
            'secret PSNR': 'secret_psnr', 'secret SSIM': 'secret_ssim', 'secret PSNR Y': 'secret_psnr_y',
-           'secret PSNR JPEG 90': 'secret_psnr_jpeg90'}
+           'secret PSNR IIR z=0': 'secret_psnr_z0', 'secret PSNR JPEG 90': 'secret_psnr_jpeg90'}
 DETECTORS = {'P_E SPAM': 'cover_vs_stego/spam_fld', 'P_E CRM': 'cover_vs_stego/crm_fld',
              'P_E XuNet': 'cover_vs_stego/xunet'}
 
@@ -211,17 +211,22 @@ def image_sets(test_dir: str, protocol: Protocol, n: int) -> list[torch.Tensor]:
             for cover, secrets in plan]
 
 
-def evaluate_quality(model: StegoModel, sets: list[torch.Tensor]) -> dict[str, float]:
-    """Means over the image sets of test.py's metrics revealed from the 8-bit stego, and the secret PSNR after
-    JPEG 90 (libjpeg, 4:2:0) of that stego."""
+def evaluate_quality(model: StegoModel, sets: list[torch.Tensor], method: str) -> dict[str, float | None]:
+    """Means over the image sets of test.py's metrics revealed from the 8-bit stego (the reveal noise drawn as
+    published: z ~ N(0, 1)), the secret PSNR with InvMIHNet's IIR latent set to zero instead (``gaussian_scale``
+    0; None for the baselines, which have no IIR), and the secret PSNR after JPEG 90 (libjpeg, 4:2:0)."""
     generator, attack_generator = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     jpeg = parse_distortion('jpeg90')
     rows = []
     for images in sets:
         result = evaluate_batch(model, images, 'png', 1.0, generator)
         attacked = attack_metrics(model, result, jpeg, 1.0, generator, attack_generator)
-        rows.append({**result.metrics, 'secret_psnr_jpeg90': attacked['secret_psnr']})
-    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+        row = {**result.metrics, 'secret_psnr_jpeg90': attacked['secret_psnr']}
+        if method == 'mosaic':
+            row['secret_psnr_z0'] = evaluate_batch(model, images, 'png', 0.0, generator).metrics['secret_psnr']
+        rows.append(row)
+    return {key: float(np.mean([row[key] for row in rows])) if key in rows[0] else None
+            for key in (*rows[0], 'secret_psnr_z0')}
 
 
 def time_hide_reveal(test_options: Path, model: StegoModel, protocol: Protocol, threads: int,
@@ -319,7 +324,7 @@ def evaluated_run(method: str, n: int, seed: int, iters: int, budget: str, proto
                 'parameters': sum(p.numel() for p in model.net.parameters())})
     test_options = write_test_options(method, n, protocol, Path(opt['path']['models']), args.test, work, opt['name'])
     model = StegoModel.from_options(test_options, 'cpu')
-    quality = evaluate_quality(model, sets)
+    quality = evaluate_quality(model, sets, method)
     row.update({column: quality[key] for column, key in METRICS.items()})
     if (method, n) not in timed:
         timed[(method, n)] = time_hide_reveal(test_options, model, protocol, args.threads, n)

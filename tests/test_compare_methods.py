@@ -27,6 +27,7 @@ def test_quick_comparison_writes_results_and_plot(tmp_path):
     for row in main.values():
         assert row['seeds'] == 1 and row['diverged'] == 0 and row['iterations'] == compare_methods.QUICK.iters
         assert row['parameters'] > 0 and row['CPU s / iteration'] > 0 and row['hide + reveal s'] > 0
+        assert (row['secret PSNR IIR z=0'] is None) == (row['method'] != 'InvMIHNet')
         assert all(math.isfinite(row[k]) for k in ('stego PSNR', 'secret PSNR', 'secret PSNR Y',
                                                    'secret PSNR JPEG 90', 'stego SSIM'))
         assert 0 <= row['P_E SPAM'] <= 1 and row['P_E XuNet'] is None
