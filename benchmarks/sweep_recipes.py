@@ -39,7 +39,7 @@ if not __package__:      # run as a script (python benchmarks/sweep_recipes.py):
 
 import train
 from benchmarks.bundled_models import evaluate
-from models.trainer import InvMIHNetTrainer
+from models.trainer import InvMIHNetTrainer, NonFiniteLossError
 from options import OptionError, parse
 from options.options import load_yaml
 from utils.limited_read import read_limited
@@ -48,7 +48,7 @@ from utils.results import load_results, write_results
 REPO = Path(__file__).resolve().parents[1]
 SCHEDULE_KEYS = ('lr_steps', 'restarts', 'T_period')
 COLUMNS = ['variant', 'change', 'iterations', 'CPU min', 'CPU s / iteration', 'stego PSNR', 'secret PSNR',
-           'secret PSNR JPEG 90', 'stego SSIM', 'secret SSIM']
+           'secret PSNR JPEG 90', 'stego SSIM', 'secret SSIM', 'stopped']
 MAX_SWEEP_BYTES = 1 << 20
 
 
@@ -117,7 +117,8 @@ def variant_options(sweep: dict[str, Any], name: str, source: str) -> dict[str, 
 
 
 def seconds_per_iteration(raw: dict[str, Any], steps: int, work: Path) -> float:
-    """CPU seconds of one training step of ``raw`` in this process (after one untimed step)."""
+    """CPU seconds of one training step of ``raw`` in this process (after one untimed step); ``steps`` steps are
+    timed."""
     with tempfile.TemporaryDirectory(dir=work) as scratch:
         probe = copy.deepcopy(raw)
         probe['path'] = {**probe['path'], 'root': scratch}
@@ -126,12 +127,20 @@ def seconds_per_iteration(raw: dict[str, Any], steps: int, work: Path) -> float:
         model = InvMIHNetTrainer(opt, torch.device('cpu'))
         batches = iter(loader)
         batch = next(batches)
-        model.optimize_parameters(batch['GT'], batch['LQ'])
+        step(model, batch)
         start = time.process_time()
         for _ in range(steps):
             batch = next(batches, batch)
-            model.optimize_parameters(batch['GT'], batch['LQ'])
+            step(model, batch)
         return (time.process_time() - start) / steps
+
+
+def step(model: InvMIHNetTrainer, batch: dict[str, torch.Tensor]) -> None:
+    """One training step of the timing probe; a non-finite loss is left to the real run to handle."""
+    try:
+        model.optimize_parameters(batch['GT'], batch['LQ'])
+    except NonFiniteLossError:
+        pass
 
 
 def fit_budget(raw: dict[str, Any], minutes: float, per_iteration: float, points: int) -> int:
@@ -164,28 +173,34 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def train_variant(options: Path, threads: int, log: Path) -> float:
-    """Run train.py on ``options`` in a process of its own; returns its CPU seconds."""
+def train_variant(options: Path, threads: int, log: Path) -> tuple[float, str | None]:
+    """Run train.py on ``options`` in a process of its own; returns its CPU seconds and, when it failed (a
+    divergence that rolling back did not cure, say), its last line of error."""
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
     log.parent.mkdir(parents=True, exist_ok=True)
     before = children_cpu_seconds()
     with open(log, 'w', encoding='utf-8') as handle:
         done = subprocess.run([sys.executable, 'train.py', '-opt', str(options)], cwd=REPO, env=env,
                               stdout=handle, stderr=subprocess.STDOUT, check=False)
-    if done.returncode:
-        raise RuntimeError(f'training {options.name} failed (exit {done.returncode}); see {log}')
-    return children_cpu_seconds() - before
+    seconds = children_cpu_seconds() - before
+    if not done.returncode:
+        return seconds, None
+    errors = [line for line in read_limited(log, 64 << 20).decode('utf-8', 'replace').splitlines()
+              if line.startswith('error:')]
+    return seconds, (errors[-1] if errors else f'exit status {done.returncode}; see {log}')
 
 
 def row_of(variant: str, note: str, iterations: int, minutes: float, per_iteration: float | None,
-           scores: dict[str, Any]) -> dict[str, Any]:
+           scores: dict[str, Any], stopped: str | None = None) -> dict[str, Any]:
     return {'variant': variant, 'change': note, 'iterations': iterations, 'CPU min': minutes,
-            'CPU s / iteration': per_iteration, **{key: scores[key] for key in COLUMNS[5:]}}
+            'CPU s / iteration': per_iteration, **{key: scores.get(key) for key in COLUMNS[5:-1]}, 'stopped': stopped}
 
 
 def sweep_variant(name: str, sweep: dict[str, Any], args: argparse.Namespace, minutes: float,
                   work: Path, photos: Path) -> list[dict[str, Any]]:
-    """Time, train and evaluate one variant; one row per evaluated checkpoint."""
+    """Time, train and evaluate one variant; one row per evaluated checkpoint (a run that failed, e.g. diverged past
+    its rollbacks: one row, its last good checkpoint, if any, charged with all its CPU minutes, ``stopped`` saying
+    why)."""
     note = sweep['variants'][name]['note']
     raw = variant_options(sweep, name, args.sweep)
     raw['path'] = {**raw['path'], 'root': str(work), 'resume_state': None}
@@ -193,14 +208,21 @@ def sweep_variant(name: str, sweep: dict[str, Any], args: argparse.Namespace, mi
     niter = fit_budget(raw, minutes, per_iteration, args.points)
     options = write_yaml(raw, work / 'options' / f'sweep_{name}.yml')
     print(f'{name}: {per_iteration:.2f} CPU s / iteration in the probe -> {niter} iterations', flush=True)
-    seconds = train_variant(options, args.threads, work / 'logs' / f'sweep_{name}.log')
+    seconds, stopped = train_variant(options, args.threads, work / 'logs' / f'sweep_{name}.log')
     models = work / 'experiments' / raw['name'] / 'models'
-    saved = sorted(int(p.name) for p in models.iterdir() if p.name.isdigit())
+    saved = sorted(int(p.name) for p in models.iterdir() if p.name.isdigit()) if models.is_dir() else []
+    if stopped:
+        print(f'{name}: {stopped}', flush=True)
+        if not saved:
+            return [row_of(name, note, 0, seconds / 60, None, {}, stopped)]
     rows, scratch = [], work / 'eval' / name
     scratch.mkdir(parents=True, exist_ok=True)
-    for step in saved:
+    for step in saved if stopped is None else saved[-1:]:
         scores = evaluate(models / str(step), photos, scratch)
-        rows.append(row_of(name, note, step, seconds / 60 * step / niter, seconds / niter, scores))
+        if stopped is None:
+            rows.append(row_of(name, note, step, seconds / 60 * step / niter, seconds / niter, scores))
+        else:       # a run that stopped: all its minutes bought its last good checkpoint
+            rows.append(row_of(name, note, step, seconds / 60, None, scores, stopped))
     return rows
 
 
@@ -241,7 +263,7 @@ def plot(curves: list[dict[str, Any]], path: Path, title: str) -> None:
     start = [r for r in curves if r['variant'] == 'start']
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for variant in dict.fromkeys(r['variant'] for r in curves if r['variant'] != 'start'):
-        rows = start + [r for r in curves if r['variant'] == variant]
+        rows = start + [r for r in curves if r['variant'] == variant and r['stego PSNR'] is not None]
         for ax, key in zip(axes, ('stego PSNR', 'secret PSNR')):
             ax.plot([r['CPU min'] for r in rows], [r[key] for r in rows], marker='o', label=variant)
     for ax, key in zip(axes, ('stego PSNR', 'secret PSNR')):

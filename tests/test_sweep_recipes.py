@@ -20,7 +20,9 @@ def write_sweep(tmp_path, minutes=0.05, **extra):
                                    lr_scheme='CosineAnnealingLR_Restart', T_period=[100], eta_min=1e-7)
     sweep = {'base': str(base), 'minutes': minutes,
              'variants': {'plain': {'note': 'as it is'},
-                          'slow': {'note': 'a lower rate', 'set': {'train.lr_H': 1e-5, 'train.lr_G': 1e-5}}},
+                          'slow': {'note': 'a lower rate', 'set': {'train.lr_H': 1e-5, 'train.lr_G': 1e-5}},
+                          'wild': {'note': 'diverges', 'set': {'train.lr_H': 1e6, 'train.lr_G': 1e6,
+                                                               'train.on_divergence': 'stop'}}},
              **extra}
     path = tmp_path / 'sweep.yml'
     path.write_text(yaml.safe_dump(sweep))
@@ -39,9 +41,12 @@ def test_sweep_fits_the_budget_and_writes_curves(tmp_path):
     args = ['--sweep', str(sweep), '--photos', str(photos), '--out', str(out), '--work', str(work), '--points', '2',
             '--sets', '2']
     finals = sweep_recipes.main(args)
-    assert [r['variant'] for r in finals] == ['plain', 'slow']
+    assert [r['variant'] for r in finals] == ['plain', 'slow', 'wild']
     curves = load_results(out / 'sweep_recipes_curves.json')['rows']
-    for final in finals:
+    wild = [r for r in curves if r['variant'] == 'wild']
+    assert len(wild) == 1 and wild[0]['stopped'].startswith('error: ') and wild[0]['CPU min'] > 0
+    for final in finals[:2]:
+        assert final['stopped'] is None
         options = yaml.safe_load((work / 'options' / f'sweep_{final["variant"]}.yml').read_text())
         niter = options['train']['niter']
         assert final['iterations'] == niter >= 2 and sum(options['train']['T_period']) == niter
