@@ -357,7 +357,8 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Secret and stego PSNR against N, one line per method (equal iterations; error bars: the seeds' sd)."""
+    """Secret and stego PSNR against N, one line per method (equal iterations; error bars: the seeds' sd), and
+    dashed, InvMIHNet's secrets revealed with its IIR latent at zero."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -368,8 +369,11 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         if not mine:
             continue
         ns = [r['N'] for r in mine]
-        axes[0].errorbar(ns, [r['secret PSNR'] for r in mine], yerr=[r['secret PSNR sd'] or 0 for r in mine],
-                         marker='o', capsize=3, label=method)
+        line = axes[0].errorbar(ns, [r['secret PSNR'] for r in mine], yerr=[r['secret PSNR sd'] or 0 for r in mine],
+                                marker='o', capsize=3, label=method)
+        if all(r['secret PSNR IIR z=0'] is not None for r in mine):
+            axes[0].plot(ns, [r['secret PSNR IIR z=0'] for r in mine], marker='o', linestyle='--',
+                         color=line.lines[0].get_color(), label=f'{method}, IIR latent z = 0')
         axes[1].plot(ns, [r['stego PSNR'] for r in mine], marker='o', label=method)
     for ax, what in zip(axes, ('secret PSNR (dB, revealed from the 8-bit stego)', 'stego PSNR (dB)')):
         ax.set_xlabel('N (secrets per cover)')
