@@ -1,7 +1,7 @@
 """Hide N = scale_H * scale_W secret images in one cover image: a clean stego PNG plus a key file.
 
     python hide.py --cover cover.jpg --secrets a.jpg b.png c.png d.png --out stego.png \
-        [--model experiments/pretrained_models/InvMIHNet_4images_demo | --opt options/test/<file>.yml
+        [--model experiments/pretrained_models/InvMIHNet_4images_cpu | --opt options/test/<file>.yml
          [--iir IIR.pth] [--iih IIH.pth]] [--key stego.key.json] [--mode crop|pad] [--verify]
         [--cpu] [--seed 0] [--max-pixels 50000000] [--overwrite]
 

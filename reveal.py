@@ -4,7 +4,7 @@
         [--model FOLDER | --opt options/test/<file>.yml [--iir IIR.pth] [--iih IIH.pth]] [--cpu] [--seed 0]
         [--max-pixels 50000000] [--overwrite]
 
-Without ``--model`` / ``--opt`` the model folder the key names is used (else the bundled demo folder).
+Without ``--model`` / ``--opt`` the model folder the key names is used (else the bundled CPU model folder).
 
 With ``--key`` the secrets are written as ``01_<name>.png`` ... at the sizes they had before hiding; a key made
 with another configuration or other weights, or for another stego size, is an error, and pixels that differ from

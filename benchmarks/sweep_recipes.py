@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import re
 import resource
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -190,10 +192,21 @@ def train_variant(options: Path, threads: int, log: Path) -> tuple[float, str | 
     return seconds, (errors[-1] if errors else f'exit status {done.returncode}; see {log}')
 
 
+def brief(reason: str | None) -> str | None:
+    """A failed run's error line, shortened for the table (what happened and where, without the advice)."""
+    if reason is None:
+        return None
+    found = re.search(r'diverged at iteration (\d+).*?after (\d+) rollback', reason)
+    if found:
+        return f'diverged at iteration {found[1]} after {found[2]} rollback(s)'
+    return reason.removeprefix('error: ')[:120]
+
+
 def row_of(variant: str, note: str, iterations: int, minutes: float, per_iteration: float | None,
            scores: dict[str, Any], stopped: str | None = None) -> dict[str, Any]:
     return {'variant': variant, 'change': note, 'iterations': iterations, 'CPU min': minutes,
-            'CPU s / iteration': per_iteration, **{key: scores.get(key) for key in COLUMNS[5:-1]}, 'stopped': stopped}
+            'CPU s / iteration': per_iteration, **{key: scores.get(key) for key in COLUMNS[5:-1]},
+            'stopped': brief(stopped)}
 
 
 def sweep_variant(name: str, sweep: dict[str, Any], args: argparse.Namespace, minutes: float,
@@ -256,22 +269,26 @@ def evaluation_photos(photos: Path, sets: int | None, sweep: dict[str, Any], wor
 
 
 def plot(curves: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Stego and secret PSNR against CPU minutes, one line per variant (each from the starting weights)."""
+    """Stego and secret PSNR against CPU minutes, one line per variant (each from the starting weights; dotted: a
+    run that stopped early, at its last good checkpoint)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     start = [r for r in curves if r['variant'] == 'start']
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for variant in dict.fromkeys(r['variant'] for r in curves if r['variant'] != 'start'):
-        rows = start + [r for r in curves if r['variant'] == variant and r['stego PSNR'] is not None]
+        mine = [r for r in curves if r['variant'] == variant]
+        rows = start + [r for r in mine if r['stego PSNR'] is not None]
+        stopped = mine[-1].get('stopped') is not None
         for ax, key in zip(axes, ('stego PSNR', 'secret PSNR')):
-            ax.plot([r['CPU min'] for r in rows], [r[key] for r in rows], marker='o', label=variant)
+            ax.plot([r['CPU min'] for r in rows], [r[key] for r in rows], marker='o', linestyle=':' if stopped else '-',
+                    label=f'{variant} (stopped early)' if stopped else variant)
     for ax, key in zip(axes, ('stego PSNR', 'secret PSNR')):
         ax.set_xlabel('CPU minutes of training')
         ax.set_ylabel(f'{key} (dB, held-out, from the 8-bit PNG)')
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(textwrap.fill(title, 140), fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -307,7 +324,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         payload = load_results(curves_path)
         if payload['notes'] != notes:
             raise SystemExit(f'error: --resume: {curves_path} is of another sweep or budget: {payload["notes"]}')
-        curves = [r for r in payload['rows'] if r['variant'] == 'start' or r['variant'] in names]
+        curves = [{**r, 'stopped': brief(r.get('stopped'))} for r in payload['rows']
+                  if r['variant'] == 'start' or r['variant'] in names]
     done = {r['variant'] for r in curves}
     if 'start' not in done:
         first = start_row(sweep, photos, work)

@@ -42,7 +42,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model FOLDER`` or ``--opt FILE`` (with ``--iir`` / ``--iih``), and ``--cpu``."""
     which = parser.add_mutually_exclusive_group()
     which.add_argument('--model', help=f'model folder: IIR.pth, IIH.pth and model.json (default: the bundled '
-                                       f'4-image demo model, {DEFAULT_MODEL.relative_to(REPO_ROOT)})')
+                                       f'4-image CPU model, {DEFAULT_MODEL.relative_to(REPO_ROOT)})')
     which.add_argument('--opt', help='test option file instead of a model folder (the released checkpoints)')
     parser.add_argument('--iir', help='with --opt: IIR checkpoint (default: path.pretrain_model_G of the file)')
     parser.add_argument('--iih', help='with --opt: IIH checkpoint (default: path.pretrain_model_H of the file)')
@@ -51,7 +51,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_source(args: argparse.Namespace, fallback: str | None = None) -> str:
     """The folder or option file the arguments name: ``--opt``, else ``--model``, else ``fallback`` (the model
-    folder a key names), else the bundled demo folder."""
+    folder a key names), else the bundled CPU model folder."""
     return args.opt or args.model or fallback or str(DEFAULT_MODEL)
 
 

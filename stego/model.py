@@ -14,8 +14,8 @@ from options import OptionError
 from stego.errors import ModelLoadError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO_ROOT / 'experiments' / 'pretrained_models' / 'InvMIHNet_4images_demo'
-"""The bundled 4-image demo model folder: what hide.py, reveal.py and app.py use when given no model."""
+DEFAULT_MODEL = REPO_ROOT / 'experiments' / 'pretrained_models' / 'InvMIHNet_4images_cpu'
+"""The bundled 4-image CPU model folder: what hide.py, reveal.py and app.py use when given no model."""
 
 
 def model_reference(model: StegoModel) -> str | None:

@@ -21,5 +21,5 @@ def test_readme_is_a_front_page():
     text = (ROOT / 'README.md').read_text(encoding='utf-8')
     assert len(text.splitlines()) <= 200
     for needed in ('https://arxiv.org/abs/2309.08987', 'https://github.com/Brittany-Chen/InvMIHNet',
-                   'bash scripts/install.sh', '@inproceedings', '](LICENSE)', 'figures/demo_4images_kodak.jpg'):
+                   'bash scripts/install.sh', '@inproceedings', '](LICENSE)', 'figures/cpu_4images_free.jpg'):
         assert needed in text

@@ -30,12 +30,16 @@ def test_bundled_folders_match_their_option_files(name):
     assert folder.info.training.reveal_from == 'png' and folder.info.training.iterations == 1500
 
 
-def test_the_bundled_cpu_model_loads_and_says_how_it_was_trained():
-    model = StegoModel.from_pretrained(BUNDLED / 'InvMIHNet_4images_cpu', 'cpu')
-    demo = StegoModel.from_pretrained(DEFAULT_MODEL, 'cpu')
+def test_the_bundled_cpu_model_is_the_default_and_says_how_it_was_trained():
+    assert DEFAULT_MODEL == BUNDLED / 'InvMIHNet_4images_cpu'
+    model = StegoModel.from_pretrained(DEFAULT_MODEL, 'cpu')
+    demo = StegoModel.from_pretrained(BUNDLED / 'InvMIHNet_4images_demo', 'cpu')
     assert model.network_config == demo.network_config
-    assert model.info.training.reveal_from == 'png' and model.info.training.iterations == 750
-    assert 'photos_train' in model.info.training.data
+    assert model.info.training.reveal_from == 'png' and model.info.training.iterations == 141
+    assert 'photos_train' in model.info.training.data and model.info.training.options == 'train_InvMIHNet_4images_cpu.yml'
+    options = StegoModel.from_options('options/test/test_InvMIHNet_4images_cpu.yml', 'cpu')
+    for a, b in zip(model.net.state_dict().values(), options.net.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_bundled_weights_keep_the_released_formats():

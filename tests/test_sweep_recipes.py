@@ -44,7 +44,7 @@ def test_sweep_fits_the_budget_and_writes_curves(tmp_path):
     assert [r['variant'] for r in finals] == ['plain', 'slow', 'wild']
     curves = load_results(out / 'sweep_recipes_curves.json')['rows']
     wild = [r for r in curves if r['variant'] == 'wild']
-    assert len(wild) == 1 and wild[0]['stopped'].startswith('error: ') and wild[0]['CPU min'] > 0
+    assert len(wild) == 1 and 'non-finite loss' in wild[0]['stopped'] and wild[0]['CPU min'] > 0
     for final in finals[:2]:
         assert final['stopped'] is None
         options = yaml.safe_load((work / 'options' / f'sweep_{final["variant"]}.yml').read_text())
@@ -102,3 +102,10 @@ def test_runs_as_a_script(script, repo):
     done = subprocess.run([sys.executable, f'benchmarks/{script}.py', '--help'], cwd=repo, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0 and '--out' in done.stdout, done.stderr
+
+
+def test_a_divergence_is_told_briefly():
+    reason = ('error: training diverged at iteration 170 (loss spike: total 2.4e+04 > 10 x 2249, the median of the '
+              'last 100 iterations) after 3 rollback(s), the most train.max_rollbacks allows; the last good ...')
+    assert sweep_recipes.brief(reason) == 'diverged at iteration 170 after 3 rollback(s)'
+    assert sweep_recipes.brief(None) is None and sweep_recipes.brief('error: x' * 100).startswith('x')
