@@ -225,8 +225,8 @@ def evaluate_quality(model: StegoModel, sets: list[torch.Tensor], method: str) -
         if method == 'mosaic':
             row['secret_psnr_z0'] = evaluate_batch(model, images, 'png', 0.0, generator).metrics['secret_psnr']
         rows.append(row)
-    return {key: float(np.mean([row[key] for row in rows])) if key in rows[0] else None
-            for key in (*rows[0], 'secret_psnr_z0')}
+    keys = dict.fromkeys([*rows[0], 'secret_psnr_z0'])      # the baselines' rows have no zero-latent score
+    return {key: float(np.mean([row[key] for row in rows])) if key in rows[0] else None for key in keys}
 
 
 def time_hide_reveal(test_options: Path, model: StegoModel, protocol: Protocol, threads: int,
