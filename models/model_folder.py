@@ -8,7 +8,11 @@ The weight files are the ones the published code and ``test.py`` load (IIR a pla
      "weights": {"iir_sha256": "...", "iih_sha256": "..."},          (see models.checkpoint.weights_sha256)
      "training": {"reveal_from": "png", "distortions": [{"name": "jpeg90", "p": 0.5}, ...],
                   "data": "datasets/kodak_demo/train", "iterations": 1500, "commit": "<git commit>" | null,
-                  "options": "options/train/train_InvMIHNet_4images_demo.yml" | null}}
+                  "options": "options/train/train_InvMIHNet_4images_demo.yml" | null,
+                  "cpu_hours": 2.1 | null}}                                      (optional)
+
+``cpu_hours`` is the thread-hours of the training that made these weights from its starting point (``data`` says
+what that was).
 
 :func:`write_model_folder` is the one writer (``train.py`` at every checkpoint, ``scripts/export_model.py`` for
 other checkpoints); :func:`load_model_folder` builds the network from the configuration and loads the weights, so
@@ -47,13 +51,15 @@ class ModelFolderError(CheckpointError):
 @dataclass(frozen=True)
 class TrainingRecord:
     """How a model was trained: what the receiver reveals from, the channel's distortions (``{name, p}`` entries
-    of ``train.distortions``), the training images, the iterations, the code's commit and the option file."""
+    of ``train.distortions``), the training images, the iterations, the code's commit, the option file and the
+    CPU thread-hours it took."""
     reveal_from: str | None = None
     distortions: tuple[dict[str, Any], ...] = ()
     data: str | None = None
     iterations: int | None = None
     commit: str | None = None
     options: str | None = None
+    cpu_hours: float | None = None
 
     @property
     def distortion_names(self) -> list[str]:
@@ -63,7 +69,8 @@ class TrainingRecord:
     def to_json(self) -> dict[str, Any]:
         """As stored in model.json."""
         return {'reveal_from': self.reveal_from, 'distortions': [dict(d) for d in self.distortions],
-                'data': self.data, 'iterations': self.iterations, 'commit': self.commit, 'options': self.options}
+                'data': self.data, 'iterations': self.iterations, 'commit': self.commit, 'options': self.options,
+                'cpu_hours': self.cpu_hours}
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,8 @@ def current_commit(repo: str | os.PathLike | None = None) -> str | None:
     return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
-def training_record(opt: dict, iterations: int | None, commit: str | None = None) -> TrainingRecord:
+def training_record(opt: dict, iterations: int | None, commit: str | None = None,
+                    cpu_hours: float | None = None) -> TrainingRecord:
     """The :class:`TrainingRecord` of a parsed training option dict after ``iterations`` steps; the training
     images are named relative to ``path.root`` when they lie inside it."""
     train_opt = opt['train']
@@ -108,7 +116,7 @@ def training_record(opt: dict, iterations: int | None, commit: str | None = None
     return TrainingRecord(reveal_from=train_opt['reveal_from'], distortions=tuple(dict(d) for d in
                                                                                   train_opt['distortions']),
                           data=data, iterations=iterations, commit=commit,
-                          options=Path(source).name if source else None)
+                          options=Path(source).name if source else None, cpu_hours=cpu_hours)
 
 
 def write_model_json(folder: str | os.PathLike, net: InvMIHNet, name: str, training: TrainingRecord) -> Path:
@@ -183,7 +191,8 @@ def _optional(value: Any, kind: type, name: str) -> Any:
 
 
 def _training(value: Any) -> TrainingRecord:
-    value = fields(value, 'training', ('reveal_from', 'distortions', 'data', 'iterations', 'commit', 'options'))
+    value = fields(value, 'training', ('reveal_from', 'distortions', 'data', 'iterations', 'commit', 'options'),
+                   optional=('cpu_hours',))
     if value['reveal_from'] not in (None, *REVEAL_FROM):
         raise ValueError(f'training.reveal_from must be one of {list(REVEAL_FROM)} or null, '
                          f'got {value["reveal_from"]!r}')
@@ -198,7 +207,16 @@ def _training(value: Any) -> TrainingRecord:
                           data=_optional(value['data'], str, 'training.data'),
                           iterations=_optional(value['iterations'], int, 'training.iterations'),
                           commit=_optional(value['commit'], str, 'training.commit'),
-                          options=_optional(value['options'], str, 'training.options'))
+                          options=_optional(value['options'], str, 'training.options'),
+                          cpu_hours=_cpu_hours(value.get('cpu_hours')))
+
+
+def _cpu_hours(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
+        raise ValueError(f'training.cpu_hours must be a number of hours in [0, 1e6) or null, got {value!r:.40}')
+    return float(value)
 
 
 def _parse(data: Any) -> ModelInfo:

@@ -11,6 +11,7 @@ checkpoint (``experiments/<name>/models/<iter>/``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from models.checkpoint import CheckpointError, load_checkpoints
@@ -22,15 +23,19 @@ from options import OptionError, parse
 
 
 def export_model(opt_path: str | Path, iir: str | Path, iih: str | Path, out: str | Path,
-                 iterations: int | None = None, commit: str | None = None, name: str | None = None) -> Path:
+                 iterations: int | None = None, commit: str | None = None, name: str | None = None,
+                 cpu_hours: float | None = None, data: str | None = None) -> Path:
     """Describe (or copy) the checkpoints ``iir`` / ``iih`` of a run of ``opt_path`` as the model folder ``out``;
-    returns the folder, checked by loading it back."""
+    returns the folder, checked by loading it back. ``data`` replaces the recorded training data (the option
+    file's ``dataroot_GT``) with a fuller description, such as the model the run started from."""
     opt = parse(opt_path, is_train=True)
     out = Path(out)
     net = build_network(NetworkConfig.from_options(opt))
     load_checkpoints(net, iir, iih, net.config.describe())
     iterations = opt['train']['niter'] if iterations is None else iterations
-    record = training_record(opt, iterations, commit if commit is not None else current_commit())
+    record = training_record(opt, iterations, commit if commit is not None else current_commit(), cpu_hours)
+    if data is not None:
+        record = dataclasses.replace(record, data=data)
     in_place = all(Path(src).resolve() == (out / dst).resolve() for src, dst in ((iir, IIR_FILE), (iih, IIH_FILE)))
     if in_place:
         write_model_json(out, net, name or opt['name'], record)
@@ -49,9 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument('--iterations', type=int, help='iterations trained (default: train.niter)')
     parser.add_argument('--commit', help='the git commit the run trained with (default: the checked-out one)')
     parser.add_argument('--name', help='the model\'s name (default: the option file\'s name)')
+    parser.add_argument('--cpu-hours', type=float, help='CPU thread-hours the run took (recorded in model.json)')
+    parser.add_argument('--data', help='what the run trained on and started from (default: its dataroot_GT)')
     args = parser.parse_args(argv)
     try:
-        folder = export_model(args.opt, args.iir, args.iih, args.out, args.iterations, args.commit, args.name)
+        folder = export_model(args.opt, args.iir, args.iih, args.out, args.iterations, args.commit, args.name,
+                              args.cpu_hours, args.data)
     except (OptionError, CheckpointError, ValueError, OSError) as err:
         raise SystemExit(f'error: {err}') from None
     print(f'wrote {folder}')

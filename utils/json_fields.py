@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def fields(value: Any, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    """``value`` as a JSON object with exactly ``keys``."""
+def fields(value: Any, name: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``value`` as a JSON object with exactly ``keys``, and any of ``optional``."""
     if not isinstance(value, dict):
         raise TypeError(f'{name} must be a JSON object, got {type(value).__name__}')
-    missing, unknown = [k for k in keys if k not in value], sorted(set(value) - set(keys))
+    missing, unknown = [k for k in keys if k not in value], sorted(set(value) - set(keys) - set(optional))
     if missing or unknown:
         raise ValueError(f'{name}: missing fields {missing}, unknown fields {unknown}')
     return value

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
+from skimage.filters import sobel
 from skimage.metrics import structural_similarity
 
 from utils.atomic_io import atomic_write_text
@@ -105,6 +106,21 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     b = np.asarray(b, dtype=np.float64)
     _check_same_shape(a, b)
     return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+def residual_edge_correlation(cover: np.ndarray, stego: np.ndarray, reference: np.ndarray) -> float:
+    """Pearson correlation between the stego's residual ``|stego - cover|`` (mean over channels) and the Sobel
+    gradient magnitude of ``reference``'s luma, all ``HxWx3`` of one size: with ``reference`` the mosaic of the
+    downscaled secrets, how much of the secrets' outlines the residual shows (0: none; compare with the value for
+    another set's secrets). NaN when either map is constant."""
+    cover, stego, reference = (np.asarray(a, dtype=np.float64) for a in (cover, stego, reference))
+    _check_same_shape(cover, stego)
+    _check_same_shape(cover, reference)
+    residual = np.abs(stego - cover).mean(axis=2).ravel()
+    edges = sobel(rgb_to_y(reference)).ravel()
+    if residual.std() == 0 or edges.std() == 0:
+        return math.nan
+    return float(np.corrcoef(residual, edges)[0, 1])
 
 
 def image_pair_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
