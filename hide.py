@@ -1,9 +1,11 @@
 """Hide N = scale_H * scale_W secret images in one cover image: a clean stego PNG plus a key file.
 
     python hide.py --cover cover.jpg --secrets a.jpg b.png c.png d.png --out stego.png \
-        [--model experiments/pretrained_models/InvMIHNet_4images_cpu | --opt options/test/<file>.yml
+        [--model experiments/pretrained_models/<folder> | --opt options/test/<file>.yml
          [--iir IIR.pth] [--iih IIH.pth]] [--key stego.key.json] [--mode crop|pad] [--verify]
         [--cpu] [--seed 0] [--max-pixels 50000000] [--overwrite]
+
+Without ``--model`` / ``--opt`` the bundled model for that many secrets is used (4 or 16).
 
 The stego PNG carries pixels only. The key file (default ``<out stem>.key.json`` beside it) holds what reveal.py
 needs to restore the secrets' sizes and names and to check the configuration, weights and pixels; share it with
@@ -71,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with cli_session('hide.py'):
         stego_path = check_png_path(args.out)
         key_path = Path(args.key) if args.key else default_key_path(stego_path)
-        inputs = [args.cover, *args.secrets, model_source(args), args.iir, args.iih]
+        inputs = [args.cover, *args.secrets, model_source(args, num_secrets=len(args.secrets)), args.iir, args.iih]
         check_outputs([stego_path, key_path], inputs, args.overwrite)
-        model = load_cli_model(args)
+        model = load_cli_model(args, num_secrets=len(args.secrets))
         inputs += model_inputs(model)                  # the files the model was read from are inputs too
         check_outputs([stego_path, key_path], inputs, args.overwrite)
         seed = reveal_seed(args, model)

@@ -18,12 +18,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 import test as test_script
 from models.model_folder import IIH_FILE, IIR_FILE, load_model_folder
+from models.mosaic import from_tiles
 from options import parse
-from utils.image_io import read_image, resize_image
+from utils.image_io import chw_to_hwc, hwc_to_chw, read_image, resize_image
 from utils.metrics import residual_edge_correlation
 from utils.results import write_results
 
@@ -34,9 +36,8 @@ COLUMNS = ('model', 'trained on', 'iterations', 'image sets', 'stego PSNR', 'sec
 def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray:
     """The secrets (HxWx3 floats) downscaled (area) to tiles and laid out row-major on the stego's grid."""
     height, width = secrets[0].shape[:2]
-    tiles = [resize_image(secret, height // scale_h, width // scale_w) for secret in secrets]
-    rows = [np.concatenate(tiles[r * scale_w:(r + 1) * scale_w], axis=1) for r in range(scale_h)]
-    return np.concatenate(rows, axis=0)
+    tiles = torch.stack([hwc_to_chw(resize_image(secret, height // scale_h, width // scale_w)) for secret in secrets])
+    return chw_to_hwc(from_tiles(tiles, scale_h, scale_w)[0])
 
 
 def outline_leak(out_dir: Path, scale_h: int, scale_w: int) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from inference.stego_model import StegoModel
 from models.precision import PRECISIONS
 from options.options import SEED_LIMIT
 from stego.images import DEFAULT_MAX_PIXELS
-from stego.model import DEFAULT_MODEL, REPO_ROOT, load_model
+from stego.model import DEFAULT_MODEL, REPO_ROOT, bundled_model, load_model
 from utils.messages import error_message
 from utils.signals import exit_on_signals
 
@@ -42,25 +42,27 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model FOLDER`` or ``--opt FILE`` (with ``--iir`` / ``--iih``), and ``--cpu``."""
     which = parser.add_mutually_exclusive_group()
     which.add_argument('--model', help=f'model folder: IIR.pth, IIH.pth and model.json (default: the bundled '
-                                       f'4-image CPU model, {DEFAULT_MODEL.relative_to(REPO_ROOT)})')
+                                       f'model for that many secrets, 4 or 16; else the 4-image CPU model, '
+                                       f'{DEFAULT_MODEL.relative_to(REPO_ROOT)})')
     which.add_argument('--opt', help='test option file instead of a model folder (the released checkpoints)')
     parser.add_argument('--iir', help='with --opt: IIR checkpoint (default: path.pretrain_model_G of the file)')
     parser.add_argument('--iih', help='with --opt: IIH checkpoint (default: path.pretrain_model_H of the file)')
     parser.add_argument('--cpu', action='store_true', help='run on the CPU even when CUDA is available')
 
 
-def model_source(args: argparse.Namespace, fallback: str | None = None) -> str:
+def model_source(args: argparse.Namespace, fallback: str | None = None, num_secrets: int | None = None) -> str:
     """The folder or option file the arguments name: ``--opt``, else ``--model``, else ``fallback`` (the model
-    folder a key names), else the bundled CPU model folder."""
-    return args.opt or args.model or fallback or str(DEFAULT_MODEL)
+    folder a key names), else the bundled model for ``num_secrets`` secrets (None: the 4-image CPU model)."""
+    return args.opt or args.model or fallback or str(bundled_model(num_secrets))
 
 
-def load_cli_model(args: argparse.Namespace, fallback: str | None = None) -> StegoModel:
+def load_cli_model(args: argparse.Namespace, fallback: str | None = None,
+                   num_secrets: int | None = None) -> StegoModel:
     """The model of :func:`model_source` on the device ``--cpu`` asks for, with ``--precision`` / ``--chunk``."""
     if (args.iir or args.iih) and not args.opt:
         raise ValueError('--iir / --iih replace the checkpoints of an option file: give --opt too (a model '
                          'folder holds its own IIR.pth and IIH.pth)')
-    model = load_model(model_source(args, fallback), args.iir, args.iih, 'cpu' if args.cpu else None)
+    model = load_model(model_source(args, fallback, num_secrets), args.iir, args.iih, 'cpu' if args.cpu else None)
     if args.precision is not None or args.chunk is not None:
         model.set_inference(args.precision or model.precision, model.chunk if args.chunk is None else args.chunk,
                             key='command line')

@@ -14,8 +14,24 @@ from options import OptionError
 from stego.errors import ModelLoadError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO_ROOT / 'experiments' / 'pretrained_models' / 'InvMIHNet_4images_cpu'
+PRETRAINED = REPO_ROOT / 'experiments' / 'pretrained_models'
+DEFAULT_MODEL = PRETRAINED / 'InvMIHNet_4images_cpu'
 """The bundled 4-image CPU model folder: what hide.py, reveal.py and app.py use when given no model."""
+BUNDLED_MODELS = {4: DEFAULT_MODEL, 16: PRETRAINED / 'InvMIHNet_16images_cpu'}
+"""The bundled model folder for each number of secrets: what hide.py uses for that many secrets when given no
+model (the JPEG-robust 4-image model, ``InvMIHNet_4images_cpu_robust``, is chosen with ``--model``)."""
+
+
+def bundled_model(num_secrets: int | None = None) -> Path:
+    """The bundled model folder that hides ``num_secrets`` secrets (None: :data:`DEFAULT_MODEL`); a count no
+    bundled model hides is a :class:`ModelLoadError` naming the counts there are."""
+    if num_secrets is None:
+        return DEFAULT_MODEL
+    if num_secrets not in BUNDLED_MODELS:
+        counts = ', '.join(str(n) for n in BUNDLED_MODELS)
+        raise ModelLoadError(f'no bundled model hides {num_secrets} secrets (the bundled ones hide {counts}); '
+                             f'give --model FOLDER or --opt options/test/<file>.yml for another N')
+    return BUNDLED_MODELS[num_secrets]
 
 
 def model_reference(model: StegoModel) -> str | None:

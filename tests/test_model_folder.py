@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+from PIL import Image
 
 import train
 from inference.stego_model import StegoModel
@@ -111,6 +112,29 @@ def test_export_model_describes_checkpoints_in_place(tmp_path):
     assert read_model_info(folder).iir_sha256 == read_model_info(DEFAULT_MODEL).iir_sha256
 
 
+def test_cpu_hours_are_recorded_and_checked(tmp_path):
+    from scripts.export_model import export_model
+    folder = _copy(tmp_path)
+    export_model('options/train/train_InvMIHNet_4images_demo.yml', folder / 'IIR.pth', folder / 'IIH.pth', folder,
+                 commit='0' * 40, cpu_hours=1.25, data='kodak crops, from the demo')
+    training = read_model_info(folder).training
+    assert training.cpu_hours == 1.25 and training.data == 'kodak crops, from the demo'
+    doc = json.loads((folder / 'model.json').read_text())
+    del doc['training']['cpu_hours']           # model.json files written before the field existed
+    (folder / 'model.json').write_text(json.dumps(doc))
+    assert read_model_info(folder).training.cpu_hours is None
+    for bad in ('2 hours', -1, True):
+        doc['training']['cpu_hours'] = bad
+        (folder / 'model.json').write_text(json.dumps(doc))
+        with pytest.raises(ModelFolderError, match=r'training.cpu_hours must be a number of hours'):
+            read_model_info(folder)
+    doc['training']['cpu_hours'] = 1.0
+    doc['training']['gpu_hours'] = 1.0
+    (folder / 'model.json').write_text(json.dumps(doc))
+    with pytest.raises(ModelFolderError, match=r"unknown fields \['gpu_hours'\]"):
+        read_model_info(folder)
+
+
 def _hide_args(photos, out, *extra):
     test = photos / 'test'
     return ['--cover', str(test / 'kodim15.png'), '--secrets', *(str(test / f'kodim{i}.png') for i in (16, 17, 18, 19)),
@@ -139,3 +163,24 @@ def test_an_option_file_key_has_no_model_field_and_checkpoints_need_opt(tmp_path
     assert 'model' not in json.loads((tmp_path / 'stego.key.json').read_text())
     with pytest.raises(SystemExit, match=r'--iir / --iih replace the checkpoints of an option file'):
         hide.main(_hide_args(photos, tmp_path / 'other.png', '--iir', str(DEFAULT_MODEL / 'IIR.pth')))
+
+
+def test_hide_picks_the_bundled_model_for_the_number_of_secrets(tmp_path, photos):
+    import hide
+    import reveal
+    files = sorted((photos / 'train').glob('*.png')) + sorted((photos / 'test').glob('*.png'))
+    small = []
+    for path in files[:17]:
+        small.append(tmp_path / path.name)
+        Image.open(path).convert('RGB').resize((64, 64), Image.BICUBIC).save(small[-1])
+    with pytest.raises(SystemExit, match=r'no bundled model hides 6 secrets \(the bundled ones hide 4, 16\)'):
+        hide.main(['--cover', str(small[0]), '--secrets', *map(str, small[1:7]), '--out', str(tmp_path / 'six.png'),
+                   '--cpu'])
+    assert not (tmp_path / 'six.png').exists()
+    hide.main(['--cover', str(small[0]), '--secrets', *map(str, small[1:17]), '--out', str(tmp_path / 'stego.png'),
+               '--cpu'])
+    key = json.loads((tmp_path / 'stego.key.json').read_text())
+    assert key['num_images'] == 16 and key['model'] == 'experiments/pretrained_models/InvMIHNet_16images_cpu'
+    reveal.main(['--stego', str(tmp_path / 'stego.png'), '--key', str(tmp_path / 'stego.key.json'), '--out-dir',
+                 str(tmp_path / 'out'), '--cpu'])
+    assert len(list((tmp_path / 'out').glob('*.png'))) == 16
