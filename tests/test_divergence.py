@@ -202,10 +202,15 @@ def test_cuda_training_run_rolls_back(tmp_path, monkeypatch):
     assert final['divergence']['rollbacks'] == 1 and 'cuda' in final['rng']
 
 
+SPIKE_FACTORS = {'train_InvMIHNet_4images_cpu_robust.yml': 30.0, 'train_InvMIHNet_16images_cpu.yml': 30.0}
+"""The long CPU runs on varied photographs judge spikes at 30 x the median (10 stopped them on outlier batches)."""
+
+
 def test_bundled_training_options_roll_back():
     paths = sorted((REPO / 'options' / 'train').glob('*.yml'))
-    assert paths
+    assert paths and set(SPIKE_FACTORS) <= {p.name for p in paths}
     for path in paths:
         train_opt = parse(path, is_train=True)['train']
         assert train_opt['on_divergence'] == 'rollback', path.name
-        assert (train_opt['divergence_factor'], train_opt['rollback_lr_factor']) == (10.0, 0.5), path.name
+        expected = (SPIKE_FACTORS.get(path.name, 10.0), 0.5)
+        assert (train_opt['divergence_factor'], train_opt['rollback_lr_factor']) == expected, path.name
