@@ -9,15 +9,19 @@ pairs.csv, run.json and roc.png to ``--out`` (default ``results/<name>/steganaly
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
 from models.checkpoint import CheckpointError
 from options import OptionError, parse
 from security.evaluation import Settings, run_steganalysis
+from security.report import results_rows
 from utils.logger import setup_logger
+from utils.results import write_results
 
 DEFAULTS = Settings(covers='', out='', cache='')
+RESULTS_COLUMNS = ('row', 'accuracy', 'P_E', 'AUC')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='LSB matching payload of the context row, bits per colour value (%(default)s)')
     parser.add_argument('--out', help='output folder (default results/<name>/steganalysis/)')
     parser.add_argument('--cache', help='feature cache folder (default <out>/feature_cache)')
+    parser.add_argument('--results', help='also write the table as a benchmarks results file (JSON) here')
     return parser.parse_args(argv)
 
 
@@ -59,9 +64,18 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             raise ValueError(f'--covers {settings.covers} is not a folder')
         out.mkdir(parents=True, exist_ok=True)
         setup_logger('invmihnet', out / f'steganalysis_{opt["name"]}.log')
-        return run_steganalysis(opt, settings)
+        rows = run_steganalysis(opt, settings)
     except (OptionError, CheckpointError, ValueError) as err:
         raise SystemExit(f'error: {err}') from None
+    if args.results:
+        run = json.loads((out / 'run.json').read_text(encoding='utf-8'))
+        write_results(args.results, results_rows(rows), RESULTS_COLUMNS,
+                      notes=f'{opt["name"]}: {run["pairs"]} pairs of {settings.size} x {settings.size} centre crops '
+                            f'from {Path(settings.covers).name}, {settings.folds} folds split by cover, XuNet '
+                            f'epochs {settings.epochs}; mean ± standard deviation over the folds; chance is '
+                            f'P_E = 0.5. Stego PSNR {run["stego_psnr"]:.2f} dB, recovered secrets '
+                            f'{run["secret_psnr_from_png"]:.2f} dB (revealed from the PNG).')
+    return rows
 
 
 if __name__ == '__main__':

@@ -59,6 +59,13 @@ def format_table(rows: dict[str, dict]) -> str:
     return '\n'.join(lines)
 
 
+def results_rows(rows: dict[str, dict]) -> list[dict[str, str]]:
+    """The rows of a benchmarks results file: each value as 'mean ± std' over the folds, three decimals."""
+    cell = (lambda row, key: f'{row[key]:.3f} ± {row[key + "_std"]:.3f}')
+    return [{'row': name, 'accuracy': cell(row, 'accuracy'), 'P_E': cell(row, 'pe'), 'AUC': cell(row, 'auc')}
+            for name, row in rows.items()]
+
+
 def write_json(obj: object, path: Path) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + '\n').encode('utf-8'))
 

@@ -95,7 +95,7 @@ def test_steganalysis_end_to_end_on_a_tiny_set(tmp_path):
     out = tmp_path / 'out'
     rows = steganalysis.main(['-opt', str(_tiny_options(tmp_path)), '--pairs', '12', '--size', '64',
                               '--folds', '2', '--epochs', '1', '--cnn-crop', '32', '--workers', '1',
-                              '--out', str(out)])
+                              '--out', str(out), '--results', str(tmp_path / 'results.json')])
     for name in ('steganalysis.json', 'steganalysis.csv', 'pairs.csv', 'run.json', 'roc.png'):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     saved = json.loads((out / 'steganalysis.json').read_text())
@@ -133,6 +133,12 @@ def test_steganalysis_end_to_end_on_a_tiny_set(tmp_path):
     assert len(distinct) == 36  # the re-saved covers have the covers' pixels
     cached = list((out / 'feature_cache').rglob('*.npy'))
     assert len(cached) == 4 * 36  # spam, crm, chi2, ws: once per distinct image
+    results = json.loads((tmp_path / 'results.json').read_text())
+    assert results['columns'] == ['row', 'accuracy', 'P_E', 'AUC'] and 'cpu' in results['machine']
+    assert [r['row'] for r in results['rows']] == list(rows)
+    crm = rows['cover_vs_stego/crm_fld']
+    assert results['rows'][1]['P_E'] == f"{crm['pe']:.3f} ± {crm['pe_std']:.3f}"
+    assert '12 pairs of 64 x 64' in results['notes'] and f"{run['stego_psnr']:.2f} dB" in results['notes']
 
 
 def test_size_that_does_not_fit_the_grid_is_a_clear_error(tmp_path):
