@@ -10,7 +10,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,8 @@ class TrainingRun:
     epoch: int = 0
     rollbacks: int = 0
     snapshot: TrainingSnapshot | None = None
+    spiked_steps: set[int] = field(default_factory=set)
+    skip_steps: set[int] = field(default_factory=set)
 
     @property
     def distributed(self) -> bool:
@@ -227,19 +229,24 @@ def training_loop(run: TrainingRun) -> None:
             run.train_loader.sampler.set_epoch(run.epoch, run.step - run.epoch * batches_per_epoch)
             for batch in run.train_loader:
                 run.step += 1
-                try:
-                    losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
-                    run.detector.check(agreed_total(run, losses['total']))
-                except (NonFiniteLossError, LossSpikeError) as err:
-                    roll_back(run, err)
-                    progress.n = run.step
-                    progress.refresh()
-                    break
+                losses = None
+                if run.step in run.skip_steps:
+                    run.log.warning('Iteration %d: skipped its batch, which spiked at every try', run.step)
+                else:
+                    try:
+                        losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
+                        run.detector.check(agreed_total(run, losses['total']))
+                    except (NonFiniteLossError, LossSpikeError) as err:
+                        roll_back(run, err)
+                        progress.n = run.step
+                        progress.refresh()
+                        break
                 run.model.update_learning_rate(run.step, train_opt['warmup_iter'])
                 progress.update(1)
-                progress.set_postfix(loss=f'{losses["total"]:.4g}')
-                if run.step % logger_opt['print_freq'] == 0 or run.step == total_iters:
-                    log_losses(run, losses)
+                if losses is not None:
+                    progress.set_postfix(loss=f'{losses["total"]:.4g}')
+                    if run.step % logger_opt['print_freq'] == 0 or run.step == total_iters:
+                        log_losses(run, losses)
                 if run.val_loader is not None and run.step % train_opt['val_freq'] == 0:
                     validate(run)
                 if run.step % logger_opt['save_checkpoint_freq'] == 0:
@@ -279,7 +286,9 @@ def remember_good_state(run: TrainingRun) -> None:
 
 def roll_back(run: TrainingRun, err: Exception) -> None:
     """Go back to the last good state with the learning rates times ``train.rollback_lr_factor`` and log it
-    (console, log file, TensorBoard). Re-raises ``err`` under ``on_divergence: stop``; raises
+    (console, log file, TensorBoard). A loss spike at an iteration that spiked before comes from its batch, which
+    the replay brings back: that iteration's batch is skipped from then on. Re-raises ``err`` under
+    ``on_divergence: stop``; raises
     :class:`DivergenceError` once ``train.max_rollbacks`` rollbacks are spent. Every rank reaches the same
     decision: the non-finite check and the spike check both judge values all ranks agree on."""
     train_opt = run.opt['train']
@@ -295,6 +304,12 @@ def roll_back(run: TrainingRun, err: Exception) -> None:
             f'train.max_rollbacks allows; the last good state is iteration {snapshot.step}{where}: resume from it '
             f'with lower train.lr_G / lr_H, or allow more rollbacks') from None
     failed_step = run.step
+    if isinstance(err, LossSpikeError):
+        if failed_step in run.spiked_steps:
+            run.skip_steps.add(failed_step)
+            run.log.warning('Iteration %d spiked again on the same batch (the replay brings the same data back): '
+                            'the replay skips that batch', failed_step)
+        run.spiked_steps.add(failed_step)
     snapshot.restore(run.model, run.detector)
     factor = train_opt['rollback_lr_factor']
     scale_learning_rates(run.model, factor)

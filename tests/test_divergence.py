@@ -87,6 +87,20 @@ def test_poisoned_loss_rolls_back_and_the_run_finishes_with_lowered_rates(tmp_pa
     assert 'Training finished at iteration 6' in log
 
 
+def test_a_batch_that_spikes_twice_is_skipped(tmp_path, monkeypatch):
+    path = tiny_train_options(tmp_path, niter=6, save_freq=2, divergence_window=2)
+    opt = parse(path, is_train=True)
+    calls = _poison(monkeypatch, at={5, 6}, kind='spike')   # iteration 5 and its replay: the same outlier batch
+    train.train(opt)
+    assert len(calls) == 7  # iteration 5 twice, then skipped; iteration 6 once
+    assert _state(opt, 6)['divergence']['rollbacks'] == 2
+    log = (Path(opt['path']['experiments_root']) / 'train_tiny.log').read_text()
+    assert log.count('Iteration 5 diverged') == 2 and 'rollback 2 of 3' in log
+    assert 'Iteration 5 spiked again on the same batch' in log
+    assert 'Iteration 5: skipped its batch, which spiked at every try' in log
+    assert 'Training finished at iteration 6' in log
+
+
 def test_exceeding_max_rollbacks_stops_with_one_line(tmp_path, monkeypatch):
     path = tiny_train_options(tmp_path, niter=6, save_freq=2, max_rollbacks=2)
     _poison(monkeypatch, after=2)
@@ -206,6 +220,7 @@ SPIKE_FACTORS = {name: 30.0 for name in ('train_InvMIHNet_4images_cpu_robust.yml
                                          'train_InvMIHNet_4images_cpu_robust_continue.yml',
                                          'train_InvMIHNet_16images_cpu.yml',
                                          'train_InvMIHNet_16images_cpu_continue.yml')}
+SPIKE_FACTORS['train_InvMIHNet_4images_cpu_robust_anneal.yml'] = 100.0   # a low-rate anneal: blow-ups only
 """The long CPU runs on varied photographs judge spikes at 30 x the median (10 stopped them on outlier batches)."""
 
 
