@@ -41,8 +41,9 @@ def seed_int(text: str) -> int:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model FOLDER`` or ``--opt FILE`` (with ``--iir`` / ``--iih``), and ``--cpu``."""
     which = parser.add_mutually_exclusive_group()
-    which.add_argument('--model', help=f'model folder: IIR.pth, IIH.pth and model.json (default: the bundled '
-                                       f'model for that many secrets, 4 or 16; else the 4-image CPU model, '
+    which.add_argument('--model', help=f'model folder: IIR.pth, IIH.pth and model.json (default: hide.py the '
+                                       f'bundled model for that many secrets, 4 or 16; reveal.py the folder its '
+                                       f'key names; else the 4-image CPU model, '
                                        f'{DEFAULT_MODEL.relative_to(REPO_ROOT)})')
     which.add_argument('--opt', help='test option file instead of a model folder (the released checkpoints)')
     parser.add_argument('--iir', help='with --opt: IIR checkpoint (default: path.pretrain_model_G of the file)')
