@@ -4,16 +4,26 @@ Hiding terms (train IIH; logged unweighted): guide (stego tiles vs cover tiles),
 secrets vs hidden LR secrets), low_frequency (stego vs cover in the wavelet LL band). Rescaling terms (train IIR;
 logged weighted): forw_fit (LR secrets vs their bicubic downscales), forw_ce (latent energy), back_rec (recovered
 vs original secrets). The two groups are the two backward passes of the published code.
+
+One term is ours, off by default (weight 0, the published loss): outline, the squared correlation between each
+stego tile's residual |stego - cover| and the outlines (Sobel gradient magnitude of the luma) of the secret it
+hides, which is what shows the secrets' outlines in a 10x difference view.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from models.modules.quantization import quantize
 from models.modules.wavelet import dwt
 
 HIDING_TERMS = ('reconstruction', 'guide', 'low_frequency')
 """Summed, weighted, into ``hiding_total`` (the published first backward pass)."""
+OUTLINE_TERM = 'outline'
+"""Added to ``hiding_total`` and logged only when its weight ``lamda_outline`` is above 0."""
+LUMA_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)
+"""BT.601 luma of RGB in [0, 1], without the offset (correlations ignore it)."""
+SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 RESCALING_TERMS = ('forw_fit', 'forw_ce', 'back_rec')
 """Already weighted; their sum is the published second backward pass."""
 
@@ -39,11 +49,33 @@ def latent_energy(z: torch.Tensor) -> torch.Tensor:
     return (z ** 2).sum() / z.shape[0]
 
 
+def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude (B, H, W) of the luma of RGB images (B, 3, H, W), edges replicated."""
+    luma = (images * images.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    kx = images.new_tensor(SOBEL_X).view(1, 1, 3, 3)
+    padded = F.pad(luma, (1, 1, 1, 1), mode='replicate')
+    gx, gy = F.conv2d(padded, kx), F.conv2d(padded, kx.transpose(2, 3))
+    return torch.sqrt(gx * gx + gy * gy + 1e-12)[:, 0]
+
+
+def outline_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor,
+                        eps: float = 1e-8) -> torch.Tensor:
+    """Per image (B,): Pearson correlation between the residual |stego - cover| (mean over channels) and the
+    Sobel outlines of ``secret`` (no gradient flows into ``secret``); all (B, 3, H, W)."""
+    residual = (stego - cover).abs().mean(1).flatten(1)
+    edges = sobel_magnitude(secret.detach()).flatten(1)
+    residual = residual - residual.mean(1, keepdim=True)
+    edges = edges - edges.mean(1, keepdim=True)
+    covariance = (residual * edges).mean(1)
+    return covariance / torch.sqrt(residual.pow(2).mean(1) * edges.pow(2).mean(1) + eps)
+
+
 class InvMIHNetLoss:
     """Weighted losses of one training batch.
 
-    Returned keys: the :data:`HIDING_TERMS` (unweighted sums), hiding_total (their weighted sum), the
-    :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
+    Returned keys: the :data:`HIDING_TERMS` (unweighted sums), :data:`OUTLINE_TERM` (unweighted, the sum over the
+    tiles of their squared :func:`outline_correlation`; only when ``lamda_outline`` > 0), hiding_total (their
+    weighted sum), the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
 
     With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
     there is no latent) the rescaling terms are not computed and are zero: forw_fit would compare the secret
@@ -53,9 +85,11 @@ class InvMIHNetLoss:
 
     def __init__(self, lamda_reconstruction: float = 5.0, lamda_guide: float = 1.0,
                  lamda_low_frequency: float = 1.0, lambda_fit_forw: float = 4.0, lambda_ce_forw: float = 1.0,
-                 lambda_rec_back: float = 1.0, rescaling: bool = True) -> None:
+                 lambda_rec_back: float = 1.0, rescaling: bool = True, lamda_outline: float = 0.0) -> None:
         self.hiding_weights = {'guide': lamda_guide, 'reconstruction': lamda_reconstruction,
                                'low_frequency': lamda_low_frequency}
+        if lamda_outline > 0:
+            self.hiding_weights[OUTLINE_TERM] = lamda_outline
         self.w_fit = lambda_fit_forw
         self.w_ce = lambda_ce_forw
         self.w_back = lambda_rec_back
@@ -65,7 +99,7 @@ class InvMIHNetLoss:
     def from_options(cls, train_opt: dict, rescaling: bool = True) -> 'InvMIHNetLoss':
         """Weights from the ``train`` section of the options; ``rescaling`` False for a 1 x 1 grid."""
         keys = ('lamda_reconstruction', 'lamda_guide', 'lamda_low_frequency', 'lambda_fit_forw',
-                'lambda_ce_forw', 'lambda_rec_back')
+                'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline')
         return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
     def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor, sets: int = 1) -> dict[str, torch.Tensor]:
@@ -78,7 +112,12 @@ class InvMIHNetLoss:
         losses = {'guide': sum_squared_error(quantize(out['steg_tiles']), out['cover_tiles']) / sets,
                   'reconstruction': sum_squared_error(out['secret_rev_lr'], out['secret_lr']) / sets,
                   'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low) / sets}
+        if OUTLINE_TERM in self.hiding_weights:
+            correlation = outline_correlation(out['cover_tiles'], out['steg_tiles'], out['secret_lr'])
+            losses[OUTLINE_TERM] = correlation.pow(2).sum() / sets
         losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
+        if OUTLINE_TERM in losses:
+            losses['hiding_total'] = losses['hiding_total'] + self.hiding_weights[OUTLINE_TERM] * losses[OUTLINE_TERM]
         if self.rescaling:
             losses['forw_fit'] = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)
             losses['forw_ce'] = self.w_ce * latent_energy(out['latent'])
