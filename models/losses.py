@@ -112,11 +112,10 @@ class InvMIHNetLoss:
         losses = {'guide': sum_squared_error(quantize(out['steg_tiles']), out['cover_tiles']) / sets,
                   'reconstruction': sum_squared_error(out['secret_rev_lr'], out['secret_lr']) / sets,
                   'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low) / sets}
+        losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
         if OUTLINE_TERM in self.hiding_weights:
             correlation = outline_correlation(out['cover_tiles'], out['steg_tiles'], out['secret_lr'])
             losses[OUTLINE_TERM] = correlation.pow(2).sum() / sets
-        losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
-        if OUTLINE_TERM in losses:
             losses['hiding_total'] = losses['hiding_total'] + self.hiding_weights[OUTLINE_TERM] * losses[OUTLINE_TERM]
         if self.rescaling:
             losses['forw_fit'] = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)
