@@ -8,7 +8,10 @@ the table of docs/bundled_models.md.
 ``--photos`` holds images of one size (e.g. ``python -m scripts.prepare_testset ... --size 256``), taken in sets
 of N + 1 (cover, then the N secrets) in name order; clean and after JPEG 90 (4:2:0) of the stego, test seed 0.
 ``outline leak`` is the correlation of the residual |stego - cover| with the outlines (Sobel) of the set's own
-secrets' mosaic; ``outline leak, other set`` the same with the next set's secrets, the level of chance.
+secrets' mosaic; ``outline leak, other set`` the same with the next set's secrets, the level of chance. The
+artefacts the 10x difference view shows: ``colour shift`` (the stego's largest mean channel difference, in
+levels), ``tile seams`` (the residual's jumps across the mosaic's tile seams over its jumps elsewhere, 1: none)
+and ``pixel grid`` (the stego's blockiness on the Haar wavelet's 2-pixel grid over the cover's, 1: none).
 """
 from __future__ import annotations
 
@@ -26,11 +29,13 @@ from models.model_folder import IIH_FILE, IIR_FILE, load_model_folder
 from models.mosaic import from_tiles
 from options import parse
 from utils.image_io import chw_to_hwc, hwc_to_chw, read_image, resize_image
-from utils.metrics import residual_edge_correlation
+from utils.metrics import colour_shift, pixel_grid_ratio, residual_edge_correlation, tile_seam_ratio
 from utils.results import write_results
 
 COLUMNS = ('model', 'trained on', 'iterations', 'image sets', 'stego PSNR', 'secret PSNR', 'secret PSNR JPEG 90',
-           'stego SSIM', 'secret SSIM', 'outline leak', 'outline leak, other set')
+           'stego SSIM', 'secret SSIM', 'outline leak', 'outline leak, other set', 'colour shift', 'tile seams',
+           'pixel grid')
+RESIDUAL_COLUMNS = COLUMNS[-5:]
 
 
 def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray:
@@ -40,18 +45,19 @@ def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray
     return chw_to_hwc(from_tiles(tiles, scale_h, scale_w)[0])
 
 
-def outline_leak(out_dir: Path, scale_h: int, scale_w: int) -> tuple[float, float]:
-    """From test.py's saved images: the mean correlation of each set's residual with the outlines of its own
-    secrets' mosaic (:func:`utils.metrics.residual_edge_correlation`), and with the next set's (the level of
-    chance)."""
+def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, float]:
+    """From test.py's saved images, the means over the image sets of what the residual shows: the correlation of
+    each set's residual with the outlines of its own secrets' mosaic (:func:`utils.metrics.residual_edge_correlation`)
+    and with the next set's (the level of chance), the colour shift, the tile seams and the pixel grid
+    (:mod:`utils.metrics`); keyed by ``RESIDUAL_COLUMNS``."""
     covers = sorted((out_dir / 'cover').iterdir())
-    sets = [(read_image(path), read_image(out_dir / 'steg' / path.name),
+    sets = [(read_image(path) * 255, read_image(out_dir / 'steg' / path.name) * 255,
              _mosaic([read_image(p) for p in sorted((out_dir / 'secret').glob(path.name.split('_')[0] + '_*'))],
-                     scale_h, scale_w)) for path in covers]
-    own = [residual_edge_correlation(c * 255, s * 255, m * 255) for c, s, m in sets]
-    other = [residual_edge_correlation(c * 255, s * 255, sets[(i + 1) % len(sets)][2] * 255)
-             for i, (c, s, _) in enumerate(sets)]
-    return float(np.nanmean(own)), float(np.nanmean(other))
+                     scale_h, scale_w) * 255) for path in covers]
+    values = [(residual_edge_correlation(c, s, m), residual_edge_correlation(c, s, sets[(i + 1) % len(sets)][2]),
+               colour_shift(c, s), tile_seam_ratio(c, s, scale_h, scale_w), pixel_grid_ratio(c, s))
+              for i, (c, s, m) in enumerate(sets)]
+    return {key: float(np.nanmean(column)) for key, column in zip(RESIDUAL_COLUMNS, zip(*values))}
 
 
 def evaluate(folder: Path, photos: Path, work: Path) -> dict:
@@ -74,12 +80,11 @@ def evaluate(folder: Path, photos: Path, work: Path) -> dict:
     means = test_script.run(parsed)['photos']
     attacked = json.loads((Path(parsed['path']['results_root']) / 'photos' / 'robustness.json').read_text())
     sets = len(sorted(p for p in photos.iterdir() if p.is_file())) // (config.num_images + 1)
-    leak, chance = outline_leak(Path(parsed['path']['results_root']) / 'photos', config.scale_h, config.scale_w)
+    residual = residual_measures(Path(parsed['path']['results_root']) / 'photos', config.scale_h, config.scale_w)
     return {'model': folder.name, 'trained on': info.training.data, 'iterations': info.training.iterations,
             'image sets': sets, 'stego PSNR': means['stego_psnr'], 'secret PSNR': means['secret_psnr'],
             'secret PSNR JPEG 90': attacked['jpeg90']['secret_psnr'],
-            'stego SSIM': means['stego_ssim'], 'secret SSIM': means['secret_ssim'], 'outline leak': leak,
-            'outline leak, other set': chance}
+            'stego SSIM': means['stego_ssim'], 'secret SSIM': means['secret_ssim'], **residual}
 
 
 def main() -> None:

@@ -1,17 +1,20 @@
-"""benchmarks.bundled_models: a model folder's row (test.py's metrics, JPEG 90, the outline leak), and the
-outline leak finds the secrets' edges in a residual that carries them."""
+"""benchmarks.bundled_models: a model folder's row (test.py's metrics, JPEG 90, what the residual shows), the
+outline leak finds the secrets' edges in a residual that carries them, and the artefact measures find a colour
+cast, tinted tiles and a 2-pixel grid put into a stego, and nothing in a clean one."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from skimage.filters import sobel
 
-from benchmarks.bundled_models import _mosaic, evaluate, outline_leak
+from benchmarks.bundled_models import _mosaic, evaluate, residual_measures
 from utils.image_io import save_image
-from utils.metrics import residual_edge_correlation, rgb_to_y
+from utils.metrics import (colour_shift, pixel_grid_ratio, residual_edge_correlation, rgb_to_y,
+                           tile_seam_ratio)
 
 DEMO = 'experiments/pretrained_models/InvMIHNet_4images_demo'
 
@@ -33,6 +36,7 @@ def test_a_model_folder_row(tmp_path):
         assert 10 < row[key] < 60, (key, row[key])
     assert row['secret PSNR JPEG 90'] < row['secret PSNR']
     assert -1 <= row['outline leak'] <= 1 and -1 <= row['outline leak, other set'] <= 1
+    assert 0 <= row['colour shift'] < 255 and row['tile seams'] > 0 and row['pixel grid'] > 0
 
 
 def test_the_outline_leak_sees_secret_edges_in_the_residual(tmp_path):
@@ -50,10 +54,53 @@ def test_the_outline_leak_sees_secret_edges_in_the_residual(tmp_path):
         stego = np.clip(cover + 0.002 * edges[..., None], 0, 1)
         save_image(cover.astype(np.float32), tmp_path / 'cover' / f'b{b:04d}_c.png')
         save_image(stego.astype(np.float32), tmp_path / 'steg' / f'b{b:04d}_c.png')
-    leak, chance = outline_leak(tmp_path, 2, 2)
-    assert leak > 0.5 and abs(chance) < 0.3
+    measures = residual_measures(tmp_path, 2, 2)
+    assert measures['outline leak'] > 0.5 and abs(measures['outline leak, other set']) < 0.3
 
 
 def test_residual_edge_correlation_is_nan_for_a_flat_residual():
     image = np.random.default_rng(1).integers(0, 255, (16, 16, 3)).astype(np.uint8)
     assert math.isnan(residual_edge_correlation(image, image, image))
+
+
+def _cover_and_noise(seed: int = 2):
+    rng = np.random.default_rng(seed)
+    y, x = np.indices((64, 64))
+    cover = (40 + 2 * x + 30 * np.sin(y / 5))[..., None] + rng.normal(0, 2, (64, 64, 3))
+    return cover, cover + rng.normal(0, 3, cover.shape)
+
+
+def test_a_noise_residual_shows_no_artefact():
+    cover, stego = _cover_and_noise()
+    assert colour_shift(cover, stego) < 0.3
+    assert abs(tile_seam_ratio(cover, stego, 2, 2) - 1) < 0.25
+    assert abs(pixel_grid_ratio(cover, stego) - 1) < 0.05
+
+
+def test_a_colour_cast_is_measured_in_levels():
+    cover, stego = _cover_and_noise()
+    stego[..., 2] -= 5
+    assert 4.5 < colour_shift(cover, stego) < 5.5
+
+
+def test_tinted_tiles_show_at_the_seams():
+    cover, stego = _cover_and_noise()
+    stego[:32, 32:, 0] += 4
+    stego[32:, :32, 1] -= 4
+    assert tile_seam_ratio(cover, stego, 2, 2) > 2
+    assert abs(tile_seam_ratio(cover, stego, 4, 4) - tile_seam_ratio(cover, stego, 2, 2)) > 0.2
+
+
+def test_a_two_pixel_grid_shows_in_the_blockiness():
+    cover, stego = _cover_and_noise()
+    offsets = np.random.default_rng(3).normal(0, 6, (32, 32, 3))
+    blocky = stego + np.kron(offsets, np.ones((2, 2, 1)))
+    diagonal = stego + np.kron(offsets, np.array([[1, -1], [-1, 1]])[..., None])
+    assert pixel_grid_ratio(cover, blocky) > 1.2
+    assert pixel_grid_ratio(cover, diagonal) < 0.9
+
+
+def test_the_seam_ratio_names_a_shape_that_does_not_split():
+    cover, stego = _cover_and_noise()
+    with pytest.raises(ValueError, match='60x64 does not split into 2x2 tiles of 8-pixel blocks'):
+        tile_seam_ratio(cover[:60], stego[:60], 2, 2)

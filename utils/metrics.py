@@ -123,6 +123,62 @@ def residual_edge_correlation(cover: np.ndarray, stego: np.ndarray, reference: n
     return float(np.corrcoef(residual, edges)[0, 1])
 
 
+def colour_shift(cover: np.ndarray, stego: np.ndarray) -> float:
+    """The stego's colour cast: the largest absolute mean difference ``stego - cover`` of one channel, in the
+    images' units (levels on the 0-255 scale)."""
+    cover, stego = (np.asarray(a, dtype=np.float64) for a in (cover, stego))
+    _check_same_shape(cover, stego)
+    return float(np.abs((stego - cover).reshape(-1, cover.shape[-1]).mean(axis=0)).max())
+
+
+def tile_seam_ratio(cover: np.ndarray, stego: np.ndarray, rows: int, cols: int, block: int = 8) -> float:
+    """How much the mosaic's layout shows in the residual ``stego - cover`` (``HxWx3``): the signed residual is
+    averaged over ``block x block`` blocks and the mean jump between neighbouring blocks across the ``rows x cols``
+    tile seams is divided by the mean jump between all other neighbouring blocks. 1: the seams are as smooth as
+    the rest (no tile tinted apart); above 1, the tiles show. NaN without seams or for a flat residual."""
+    cover, stego = (np.asarray(a, dtype=np.float64) for a in (cover, stego))
+    _check_same_shape(cover, stego)
+    height, width = cover.shape[:2]
+    if height % (rows * block) or width % (cols * block):
+        raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles of "
+                         f"{block}-pixel blocks")
+    residual = stego - cover
+    means = residual.reshape(height // block, block, width // block, block, -1).mean(axis=(1, 3))
+    seams, other = [], []
+    for axis, tiles in ((0, rows), (1, cols)):
+        jumps = np.abs(np.diff(means, axis=axis))
+        period = means.shape[axis] // tiles
+        at_seam = (np.arange(jumps.shape[axis]) + 1) % period == 0
+        seams.append(np.compress(at_seam, jumps, axis=axis).ravel())
+        other.append(np.compress(~at_seam, jumps, axis=axis).ravel())
+    seams, other = np.concatenate(seams), np.concatenate(other)
+    if seams.size == 0 or other.size == 0 or other.mean() == 0:
+        return math.nan
+    return float(seams.mean() / other.mean())
+
+
+def pixel_grid_ratio(cover: np.ndarray, stego: np.ndarray, period: int = 2) -> float:
+    """A pixel grid of period ``period`` (the Haar wavelet's 2 x 2 blocks) in the stego, relative to the cover:
+    an image's blockiness is its mean absolute step between neighbouring pixels across the ``period``-pixel
+    grid's lines divided by the mean step inside the grid's cells (rows and columns, all channels); the result
+    is the stego's blockiness over the cover's. 1: no grid added; above 1, block edges (the low band's blocks);
+    below 1, a pattern inside the blocks that changes from block to block (the high bands')."""
+    cover, stego = (np.asarray(a, dtype=np.float64) for a in (cover, stego))
+    _check_same_shape(cover, stego)
+
+    def blockiness(image: np.ndarray) -> float:
+        across, inside = [], []
+        for axis in (0, 1):
+            steps = np.abs(np.diff(image, axis=axis))
+            on_line = (np.arange(steps.shape[axis]) + 1) % period == 0
+            across.append(np.compress(on_line, steps, axis=axis).ravel())
+            inside.append(np.compress(~on_line, steps, axis=axis).ravel())
+        inside_mean = np.concatenate(inside).mean()
+        return math.nan if inside_mean == 0 else float(np.concatenate(across).mean() / inside_mean)
+
+    return blockiness(stego) / blockiness(cover)
+
+
 def image_pair_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """All metrics between two ``HxWx3`` uint8 RGB images of the same shape.
 
