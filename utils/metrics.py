@@ -132,17 +132,18 @@ def colour_shift(cover: np.ndarray, stego: np.ndarray) -> float:
 
 
 def tile_seam_ratio(cover: np.ndarray, stego: np.ndarray, rows: int, cols: int, block: int = 8) -> float:
-    """How much the mosaic's layout shows in the residual ``stego - cover`` (``HxWx3``): the signed residual is
-    averaged over ``block x block`` blocks and the mean jump between neighbouring blocks across the ``rows x cols``
-    tile seams is divided by the mean jump between all other neighbouring blocks. 1: the seams are as smooth as
-    the rest (no tile tinted apart); above 1, the tiles show. NaN without seams or for a flat residual."""
+    """How much the mosaic's layout shows in the residual ``|stego - cover|`` (``HxWx3``, per channel, as a 10x
+    difference view shows it): the residual is averaged over ``block x block`` blocks and the mean jump between
+    neighbouring blocks across the ``rows x cols`` tile seams is divided by the mean jump between all other
+    neighbouring blocks. 1: the seams are as smooth as the rest (no tile stands apart in tint or in strength);
+    above 1, the tiles show. NaN without seams or for a flat residual."""
     cover, stego = (np.asarray(a, dtype=np.float64) for a in (cover, stego))
     _check_same_shape(cover, stego)
     height, width = cover.shape[:2]
     if height % (rows * block) or width % (cols * block):
         raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles of "
                          f"{block}-pixel blocks")
-    residual = stego - cover
+    residual = np.abs(stego - cover)
     means = residual.reshape(height // block, block, width // block, block, -1).mean(axis=(1, 3))
     seams, other = [], []
     for axis, tiles in ((0, rows), (1, cols)):
