@@ -60,9 +60,11 @@ def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
 
 def outline_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor,
                         eps: float = 1e-8) -> torch.Tensor:
-    """Per image (B,): Pearson correlation between the residual |stego - cover| (mean over channels) and the
-    Sobel outlines of ``secret`` (no gradient flows into ``secret``); all (B, 3, H, W)."""
-    residual = (stego - cover).abs().mean(1).flatten(1)
+    """Per image (B,): Pearson correlation between the residual |stego - cover| (each channel's mean difference
+    taken out first, so that a colour cast cannot flatten it; then the mean over channels) and the Sobel outlines
+    of ``secret`` (no gradient flows into ``secret``); all (B, 3, H, W)."""
+    difference = stego - cover
+    residual = (difference - difference.mean((2, 3), keepdim=True)).abs().mean(1).flatten(1)
     edges = sobel_magnitude(secret.detach()).flatten(1)
     residual = residual - residual.mean(1, keepdim=True)
     edges = edges - edges.mean(1, keepdim=True)

@@ -58,6 +58,17 @@ def test_the_outline_leak_sees_secret_edges_in_the_residual(tmp_path):
     assert measures['outline leak'] > 0.5 and abs(measures['outline leak, other set']) < 0.3
 
 
+def test_a_colour_cast_does_not_hide_the_outline_leak():
+    rng = np.random.default_rng(4)
+    cover = rng.uniform(60, 190, (32, 32, 3))
+    reference = np.zeros((32, 32, 3))
+    reference[:, 16:] = 200
+    stego = cover + rng.normal(0, 1, cover.shape) + 6 * (sobel(rgb_to_y(reference)) > 0)[..., None]
+    plain = residual_edge_correlation(cover, stego, reference)
+    assert plain > 0.8
+    assert abs(residual_edge_correlation(cover, stego + np.array([20.0, 0.0, -20.0]), reference) - plain) < 1e-9
+
+
 def test_residual_edge_correlation_is_nan_for_a_flat_residual():
     image = np.random.default_rng(1).integers(0, 255, (16, 16, 3)).astype(np.uint8)
     assert math.isnan(residual_edge_correlation(image, image, image))

@@ -33,3 +33,10 @@ def test_outline_term_is_off_by_default_and_its_gradient_lowers_it() -> None:
     stepped = (out['steg_tiles'] - 0.05 * out['steg_tiles'].grad / out['steg_tiles'].grad.abs().max()).detach()
     after = loss({**out, **parts, 'steg_tiles': stepped}, out['secret_lr'])[OUTLINE_TERM]
     assert after < before
+
+
+def test_a_colour_cast_does_not_hide_the_outline() -> None:
+    leaky = _out(True)
+    cast = leaky['steg_tiles'].detach() + torch.tensor([0.3, 0.0, -0.3]).view(1, 3, 1, 1)
+    plain = outline_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr'])
+    assert torch.allclose(outline_correlation(leaky['cover_tiles'], cast, leaky['secret_lr']), plain, atol=1e-5)

@@ -109,14 +109,16 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def residual_edge_correlation(cover: np.ndarray, stego: np.ndarray, reference: np.ndarray) -> float:
-    """Pearson correlation between the stego's residual ``|stego - cover|`` (mean over channels) and the Sobel
-    gradient magnitude of ``reference``'s luma, all ``HxWx3`` of one size: with ``reference`` the mosaic of the
-    downscaled secrets, how much of the secrets' outlines the residual shows (0: none; compare with the value for
-    another set's secrets). NaN when either map is constant."""
+    """Pearson correlation between the stego's residual ``|stego - cover|`` (each channel's mean difference taken
+    out first, so that a colour cast cannot hide it; then the mean over channels) and the Sobel gradient magnitude
+    of ``reference``'s luma, all ``HxWx3`` of one size: with ``reference`` the mosaic of the downscaled secrets,
+    how much of the secrets' outlines the residual shows (0: none; compare with the value for another set's
+    secrets). NaN when either map is constant."""
     cover, stego, reference = (np.asarray(a, dtype=np.float64) for a in (cover, stego, reference))
     _check_same_shape(cover, stego)
     _check_same_shape(cover, reference)
-    residual = np.abs(stego - cover).mean(axis=2).ravel()
+    difference = stego - cover
+    residual = np.abs(difference - difference.reshape(-1, 3).mean(axis=0)).mean(axis=2).ravel()
     edges = sobel(rgb_to_y(reference)).ravel()
     if residual.std() == 0 or edges.std() == 0:
         return math.nan
