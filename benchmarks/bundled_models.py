@@ -8,7 +8,9 @@ the table of docs/bundled_models.md.
 ``--photos`` holds images of one size (e.g. ``python -m scripts.prepare_testset ... --size 256``), taken in sets
 of N + 1 (cover, then the N secrets) in name order; clean and after JPEG 90 (4:2:0) of the stego, test seed 0.
 ``outline leak`` is the correlation of the residual |stego - cover| with the outlines (Sobel) of the set's own
-secrets' mosaic; ``outline leak, other set`` the same with the next set's secrets, the level of chance. The
+secrets' mosaic; ``outline leak, other set`` the same with the next set's secrets, the level of chance;
+``texture leak`` (and its ``other set``) correlates the residual's strength in 8 x 8 blocks with the local
+variance of the secrets' mosaic: the secrets' busy and flat regions. The
 artefacts the 10x difference view shows: ``colour shift`` (the stego's largest mean channel difference, in
 levels), ``tile seams`` (the residual's jumps across the mosaic's tile seams over its jumps elsewhere, 1: none)
 and ``pixel grid`` (the stego's blockiness on the Haar wavelet's 2-pixel grid over the cover's, 1: none).
@@ -29,13 +31,14 @@ from models.model_folder import IIH_FILE, IIR_FILE, load_model_folder
 from models.mosaic import from_tiles
 from options import parse
 from utils.image_io import chw_to_hwc, hwc_to_chw, read_image, resize_image
-from utils.metrics import colour_shift, pixel_grid_ratio, residual_edge_correlation, tile_seam_ratio
+from utils.metrics import (colour_shift, pixel_grid_ratio, residual_edge_correlation, residual_texture_correlation,
+                           tile_seam_ratio)
 from utils.results import write_results
 
 COLUMNS = ('model', 'trained on', 'iterations', 'image sets', 'stego PSNR', 'secret PSNR', 'secret PSNR JPEG 90',
-           'stego SSIM', 'secret SSIM', 'outline leak', 'outline leak, other set', 'colour shift', 'tile seams',
-           'pixel grid')
-RESIDUAL_COLUMNS = COLUMNS[-5:]
+           'stego SSIM', 'secret SSIM', 'outline leak', 'outline leak, other set', 'texture leak',
+           'texture leak, other set', 'colour shift', 'tile seams', 'pixel grid')
+RESIDUAL_COLUMNS = COLUMNS[-7:]
 
 
 def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray:
@@ -48,13 +51,16 @@ def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray
 def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, float]:
     """From test.py's saved images, the means over the image sets of what the residual shows: the correlation of
     each set's residual with the outlines of its own secrets' mosaic (:func:`utils.metrics.residual_edge_correlation`)
-    and with the next set's (the level of chance), the colour shift, the tile seams and the pixel grid
+    and with the next set's (the level of chance), the same for the texture
+    (:func:`utils.metrics.residual_texture_correlation`), the colour shift, the tile seams and the pixel grid
     (:mod:`utils.metrics`); keyed by ``RESIDUAL_COLUMNS``."""
     covers = sorted((out_dir / 'cover').iterdir())
     sets = [(read_image(path) * 255, read_image(out_dir / 'steg' / path.name) * 255,
              _mosaic([read_image(p) for p in sorted((out_dir / 'secret').glob(path.name.split('_')[0] + '_*'))],
                      scale_h, scale_w) * 255) for path in covers]
     values = [(residual_edge_correlation(c, s, m), residual_edge_correlation(c, s, sets[(i + 1) % len(sets)][2]),
+               residual_texture_correlation(c, s, m),
+               residual_texture_correlation(c, s, sets[(i + 1) % len(sets)][2]),
                colour_shift(c, s), tile_seam_ratio(c, s, scale_h, scale_w), pixel_grid_ratio(c, s))
               for i, (c, s, m) in enumerate(sets)]
     return {key: float(np.nanmean(column)) for key, column in zip(RESIDUAL_COLUMNS, zip(*values))}

@@ -5,9 +5,11 @@ secrets vs hidden LR secrets), low_frequency (stego vs cover in the wavelet LL b
 logged weighted): forw_fit (LR secrets vs their bicubic downscales), forw_ce (latent energy), back_rec (recovered
 vs original secrets). The two groups are the two backward passes of the published code.
 
-One term is ours, off by default (weight 0, the published loss): outline, the squared correlation between each
+Two terms are ours, off by default (weight 0, the published loss): outline, the squared correlation between each
 stego tile's residual |stego - cover| and the outlines (Sobel gradient magnitude of the luma) of the secret it
-hides, which is what shows the secrets' outlines in a 10x difference view.
+hides, which is what shows the secrets' outlines in a 10x difference view; and texture, the same at the scale of
+8 x 8 blocks: the squared correlation between the residual's strength in each block and the secret's local
+variance there, which is what shows the secrets' busy and flat regions.
 """
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ HIDING_TERMS = ('reconstruction', 'guide', 'low_frequency')
 """Summed, weighted, into ``hiding_total`` (the published first backward pass)."""
 OUTLINE_TERM = 'outline'
 """Added to ``hiding_total`` and logged only when its weight ``lamda_outline`` is above 0."""
+TEXTURE_TERM = 'texture'
+"""Added to ``hiding_total`` and logged only when its weight ``lamda_texture`` is above 0."""
+TEXTURE_BLOCK = 8
+"""Block size (pixels of a tile) of the texture term."""
 LUMA_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)
 """BT.601 luma of RGB in [0, 1], without the offset (correlations ignore it)."""
 SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
@@ -58,26 +64,45 @@ def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(gx * gx + gy * gy + 1e-12)[:, 0]
 
 
-def outline_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor,
-                        eps: float = 1e-8) -> torch.Tensor:
+def _residual(cover: torch.Tensor, stego: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W): |stego - cover| with each channel's mean difference taken out first (so that a colour cast
+    cannot flatten it), then averaged over the channels."""
+    difference = stego - cover
+    return (difference - difference.mean((2, 3), keepdim=True)).abs().mean(1, keepdim=True)
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Per row (B,): the Pearson correlation of two (B, K) tensors, each row scaled to unit energy on its own
+    (``eps`` keeps a constant row finite, whatever the other row's scale)."""
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    return ((a / torch.sqrt(a.pow(2).mean(1, keepdim=True) + eps))
+            * (b / torch.sqrt(b.pow(2).mean(1, keepdim=True) + eps))).mean(1)
+
+
+def outline_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
     """Per image (B,): Pearson correlation between the residual |stego - cover| (each channel's mean difference
     taken out first, so that a colour cast cannot flatten it; then the mean over channels) and the Sobel outlines
     of ``secret`` (no gradient flows into ``secret``); all (B, 3, H, W)."""
-    difference = stego - cover
-    residual = (difference - difference.mean((2, 3), keepdim=True)).abs().mean(1).flatten(1)
-    edges = sobel_magnitude(secret.detach()).flatten(1)
-    residual = residual - residual.mean(1, keepdim=True)
-    edges = edges - edges.mean(1, keepdim=True)
-    covariance = (residual * edges).mean(1)
-    return covariance / torch.sqrt(residual.pow(2).mean(1) * edges.pow(2).mean(1) + eps)
+    return _pearson(_residual(cover, stego).flatten(1), sobel_magnitude(secret.detach()).flatten(1))
+
+
+def texture_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor,
+                        block: int = TEXTURE_BLOCK) -> torch.Tensor:
+    """Per image (B,): Pearson correlation, over ``block x block`` blocks, between the residual's mean (as in
+    :func:`outline_correlation`) and the local variance of ``secret``'s luma (no gradient flows into
+    ``secret``); all (B, 3, H, W)."""
+    luma = (secret.detach() * secret.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    variance = F.avg_pool2d(luma * luma, block) - F.avg_pool2d(luma, block).pow(2)
+    return _pearson(F.avg_pool2d(_residual(cover, stego), block).flatten(1), variance.flatten(1))
 
 
 class InvMIHNetLoss:
     """Weighted losses of one training batch.
 
-    Returned keys: the :data:`HIDING_TERMS` (unweighted sums), :data:`OUTLINE_TERM` (unweighted, the sum over the
-    tiles of their squared :func:`outline_correlation`; only when ``lamda_outline`` > 0), hiding_total (their
-    weighted sum), the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
+    Returned keys: the :data:`HIDING_TERMS` (unweighted sums), :data:`OUTLINE_TERM` and :data:`TEXTURE_TERM`
+    (unweighted, the sums over the tiles of their squared :func:`outline_correlation` and
+    :func:`texture_correlation`; each only when its weight is above 0), hiding_total (their weighted sum), the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
 
     With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
     there is no latent) the rescaling terms are not computed and are zero: forw_fit would compare the secret
@@ -87,11 +112,13 @@ class InvMIHNetLoss:
 
     def __init__(self, lamda_reconstruction: float = 5.0, lamda_guide: float = 1.0,
                  lamda_low_frequency: float = 1.0, lambda_fit_forw: float = 4.0, lambda_ce_forw: float = 1.0,
-                 lambda_rec_back: float = 1.0, rescaling: bool = True, lamda_outline: float = 0.0) -> None:
+                 lambda_rec_back: float = 1.0, rescaling: bool = True, lamda_outline: float = 0.0,
+                 lamda_texture: float = 0.0) -> None:
         self.hiding_weights = {'guide': lamda_guide, 'reconstruction': lamda_reconstruction,
                                'low_frequency': lamda_low_frequency}
-        if lamda_outline > 0:
-            self.hiding_weights[OUTLINE_TERM] = lamda_outline
+        self.leak_terms = {name: (weight, measure) for name, weight, measure in
+                           ((OUTLINE_TERM, lamda_outline, outline_correlation),
+                            (TEXTURE_TERM, lamda_texture, texture_correlation)) if weight > 0}
         self.w_fit = lambda_fit_forw
         self.w_ce = lambda_ce_forw
         self.w_back = lambda_rec_back
@@ -101,7 +128,7 @@ class InvMIHNetLoss:
     def from_options(cls, train_opt: dict, rescaling: bool = True) -> 'InvMIHNetLoss':
         """Weights from the ``train`` section of the options; ``rescaling`` False for a 1 x 1 grid."""
         keys = ('lamda_reconstruction', 'lamda_guide', 'lamda_low_frequency', 'lambda_fit_forw',
-                'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline')
+                'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline', 'lamda_texture')
         return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
     def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor, sets: int = 1) -> dict[str, torch.Tensor]:
@@ -115,10 +142,9 @@ class InvMIHNetLoss:
                   'reconstruction': sum_squared_error(out['secret_rev_lr'], out['secret_lr']) / sets,
                   'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low) / sets}
         losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
-        if OUTLINE_TERM in self.hiding_weights:
-            correlation = outline_correlation(out['cover_tiles'], out['steg_tiles'], out['secret_lr'])
-            losses[OUTLINE_TERM] = correlation.pow(2).sum() / sets
-            losses['hiding_total'] = losses['hiding_total'] + self.hiding_weights[OUTLINE_TERM] * losses[OUTLINE_TERM]
+        for name, (weight, measure) in self.leak_terms.items():
+            losses[name] = measure(out['cover_tiles'], out['steg_tiles'], out['secret_lr']).pow(2).sum() / sets
+            losses['hiding_total'] = losses['hiding_total'] + weight * losses[name]
         if self.rescaling:
             losses['forw_fit'] = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)
             losses['forw_ce'] = self.w_ce * latent_energy(out['latent'])

@@ -58,6 +58,8 @@ MEANINGS: dict[str, str] = {
     'train.lamda_guide': 'weight of guide (stego tiles vs cover tiles)',
     'train.lamda_outline': 'weight of outline (ours; 0 = the published loss): squared correlation of each stego '
                            "tile's residual with its secret's Sobel outlines",
+    'train.lamda_texture': 'weight of texture (ours; 0 = the published loss): squared correlation, over 8 x 8 '
+                           "blocks, of each stego tile's residual with its secret's local variance",
     'train.lamda_low_frequency': 'weight of low_frequency (stego vs cover in the wavelet LL band)',
     'train.gradient_clipping': 'clip each network\'s gradient norm to this value (null: no clipping)',
     'train.gaussian_scale': 'scale of the latent noise z drawn on the training reveal path',

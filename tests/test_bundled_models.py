@@ -13,8 +13,8 @@ from skimage.filters import sobel
 
 from benchmarks.bundled_models import _mosaic, evaluate, residual_measures
 from utils.image_io import save_image
-from utils.metrics import (colour_shift, pixel_grid_ratio, residual_edge_correlation, rgb_to_y,
-                           tile_seam_ratio)
+from utils.metrics import (colour_shift, pixel_grid_ratio, residual_edge_correlation, residual_texture_correlation,
+                           rgb_to_y, tile_seam_ratio)
 
 DEMO = 'experiments/pretrained_models/InvMIHNet_4images_demo'
 
@@ -35,7 +35,8 @@ def test_a_model_folder_row(tmp_path):
     for key in ('stego PSNR', 'secret PSNR', 'secret PSNR JPEG 90'):
         assert 10 < row[key] < 60, (key, row[key])
     assert row['secret PSNR JPEG 90'] < row['secret PSNR']
-    assert -1 <= row['outline leak'] <= 1 and -1 <= row['outline leak, other set'] <= 1
+    for key in ('outline leak', 'outline leak, other set', 'texture leak', 'texture leak, other set'):
+        assert -1 <= row[key] <= 1, (key, row[key])
     assert 0 <= row['colour shift'] < 255 and row['tile seams'] > 0 and row['pixel grid'] > 0
 
 
@@ -67,6 +68,18 @@ def test_a_colour_cast_does_not_hide_the_outline_leak():
     plain = residual_edge_correlation(cover, stego, reference)
     assert plain > 0.8
     assert abs(residual_edge_correlation(cover, stego + np.array([20.0, 0.0, -20.0]), reference) - plain) < 1e-9
+
+
+def test_the_texture_leak_sees_busy_secret_regions_in_the_residual():
+    rng = np.random.default_rng(5)
+    busy = np.kron(rng.random((4, 4)) > 0.5, np.ones((8, 8)))[..., None]
+    reference = 120 + busy * rng.uniform(-60, 60, (32, 32, 3))
+    cover = rng.uniform(60, 190, (32, 32, 3))
+    noise = rng.normal(0, 1, cover.shape)
+    assert residual_texture_correlation(cover, cover + noise * (1 + 4 * busy), reference) > 0.8
+    assert abs(residual_texture_correlation(cover, cover + noise, reference)) < 0.5
+    with pytest.raises(ValueError, match='30x32 does not split into 8-pixel blocks'):
+        residual_texture_correlation(cover[:30], cover[:30], reference[:30])
 
 
 def test_residual_edge_correlation_is_nan_for_a_flat_residual():

@@ -1,8 +1,9 @@
-"""The outline term (lamda_outline): off by default, and it measures the residual's correlation with the
-secret's outlines."""
+"""The leak terms (lamda_outline, lamda_texture): off by default, they measure the residual's correlation with
+the secret's outlines and with its local variance, a colour cast does not hide either, and a step along their
+gradient lowers them."""
 import torch
 
-from models.losses import InvMIHNetLoss, OUTLINE_TERM, outline_correlation
+from models.losses import InvMIHNetLoss, OUTLINE_TERM, TEXTURE_TERM, outline_correlation, texture_correlation
 
 
 def _out(residual_like_edges: bool) -> dict[str, torch.Tensor]:
@@ -17,6 +18,12 @@ def _out(residual_like_edges: bool) -> dict[str, torch.Tensor]:
     return {'cover_tiles': cover, 'steg_tiles': stego.requires_grad_(), 'secret_lr': secret}
 
 
+def _loss_inputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    size = out['secret_lr'].shape[-1]
+    return {**out, 'secret_rev_lr': out['secret_lr'], 'steg_wavelet': torch.zeros(2, 12, size // 2, size // 2),
+            'secrets': out['secret_lr']}
+
+
 def test_outline_correlation_sees_the_outline_in_the_residual() -> None:
     leaky, clean = _out(True), _out(False)
     assert outline_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).min() > 0.9
@@ -24,14 +31,15 @@ def test_outline_correlation_sees_the_outline_in_the_residual() -> None:
 
 
 def test_outline_term_is_off_by_default_and_its_gradient_lowers_it() -> None:
-    assert OUTLINE_TERM not in InvMIHNetLoss(rescaling=False).hiding_weights
+    assert not InvMIHNetLoss(rescaling=False).leak_terms
+    assert OUTLINE_TERM not in InvMIHNetLoss(rescaling=False)(_loss_inputs(_out(True)), _out(True)['secret_lr'])
     out = _out(True)
     loss = InvMIHNetLoss(lamda_outline=1.0, rescaling=False)
-    parts = {'secret_rev_lr': out['secret_lr'], 'steg_wavelet': torch.zeros(2, 12, 8, 8), 'secrets': out['secret_lr']}
-    before = loss({**out, **parts}, out['secret_lr'])[OUTLINE_TERM]
+    parts = _loss_inputs(out)
+    before = loss(parts, out['secret_lr'])[OUTLINE_TERM]
     before.backward()
     stepped = (out['steg_tiles'] - 0.05 * out['steg_tiles'].grad / out['steg_tiles'].grad.abs().max()).detach()
-    after = loss({**out, **parts, 'steg_tiles': stepped}, out['secret_lr'])[OUTLINE_TERM]
+    after = loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[OUTLINE_TERM]
     assert after < before
 
 
@@ -40,3 +48,37 @@ def test_a_colour_cast_does_not_hide_the_outline() -> None:
     cast = leaky['steg_tiles'].detach() + torch.tensor([0.3, 0.0, -0.3]).view(1, 3, 1, 1)
     plain = outline_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr'])
     assert torch.allclose(outline_correlation(leaky['cover_tiles'], cast, leaky['secret_lr']), plain, atol=1e-5)
+
+
+def _textured(residual_follows_texture: bool) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    secret = torch.full((2, 3, 32, 32), 0.5)
+    busy = torch.rand(2, 1, 4, 4, generator=g) > 0.5
+    mask = busy.float().repeat_interleave(8, 2).repeat_interleave(8, 3)
+    secret = secret + mask * 0.3 * (torch.rand(2, 1, 32, 32, generator=g) - 0.5)
+    cover = torch.rand(2, 3, 32, 32, generator=g)
+    noise = 0.02 * (torch.rand(2, 3, 32, 32, generator=g) - 0.5)
+    strength = 1 + 4 * mask if residual_follows_texture else 1
+    stego = cover + noise * strength
+    return {'cover_tiles': cover, 'steg_tiles': stego.requires_grad_(), 'secret_lr': secret}
+
+
+def test_texture_correlation_sees_the_secret_texture_in_the_residual() -> None:
+    leaky, clean = _textured(True), _textured(False)
+    assert texture_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).min() > 0.8
+    assert texture_correlation(clean['cover_tiles'], clean['steg_tiles'], clean['secret_lr']).abs().max() < 0.5
+
+
+def test_texture_term_is_logged_by_weight_and_its_gradient_lowers_it() -> None:
+    out = _textured(True)
+    parts = _loss_inputs(out)
+    assert TEXTURE_TERM not in InvMIHNetLoss(lamda_outline=1.0, rescaling=False)(parts, out['secret_lr'])
+    loss = InvMIHNetLoss(lamda_texture=1.0, rescaling=False)
+    losses = loss(parts, out['secret_lr'])
+    assert OUTLINE_TERM not in losses
+    plain = InvMIHNetLoss(rescaling=False)(parts, out['secret_lr'])['hiding_total']
+    assert torch.allclose(losses['hiding_total'], plain + losses[TEXTURE_TERM])
+    losses[TEXTURE_TERM].backward()
+    grad = out['steg_tiles'].grad
+    stepped = (out['steg_tiles'] - 0.005 * grad / grad.abs().max()).detach()
+    assert loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[TEXTURE_TERM] < losses[TEXTURE_TERM]

@@ -117,12 +117,41 @@ def residual_edge_correlation(cover: np.ndarray, stego: np.ndarray, reference: n
     cover, stego, reference = (np.asarray(a, dtype=np.float64) for a in (cover, stego, reference))
     _check_same_shape(cover, stego)
     _check_same_shape(cover, reference)
+    return _correlation(_residual_map(cover, stego).ravel(), sobel(rgb_to_y(reference)).ravel())
+
+
+def residual_texture_correlation(cover: np.ndarray, stego: np.ndarray, reference: np.ndarray,
+                                 block: int = 8) -> float:
+    """:func:`residual_edge_correlation` at the scale of ``block x block`` blocks: the Pearson correlation between
+    the residual's mean in each block and the local variance of ``reference``'s luma there. With ``reference`` the
+    mosaic of the downscaled secrets, how much the residual shows the secrets' busy and flat regions. NaN when
+    either map is constant."""
+    cover, stego, reference = (np.asarray(a, dtype=np.float64) for a in (cover, stego, reference))
+    _check_same_shape(cover, stego)
+    _check_same_shape(cover, reference)
+    height, width = cover.shape[:2]
+    if height % block or width % block:
+        raise ValueError(f"image of {height}x{width} does not split into {block}-pixel blocks")
+
+    def block_mean(image: np.ndarray) -> np.ndarray:
+        return image.reshape(height // block, block, width // block, block).mean(axis=(1, 3))
+
+    luma = rgb_to_y(reference)
+    variance = block_mean(luma ** 2) - block_mean(luma) ** 2
+    return _correlation(block_mean(_residual_map(cover, stego)).ravel(), variance.ravel())
+
+
+def _residual_map(cover: np.ndarray, stego: np.ndarray) -> np.ndarray:
+    """HxW: |stego - cover| with each channel's mean difference taken out, averaged over the channels."""
     difference = stego - cover
-    residual = np.abs(difference - difference.reshape(-1, 3).mean(axis=0)).mean(axis=2).ravel()
-    edges = sobel(rgb_to_y(reference)).ravel()
-    if residual.std() == 0 or edges.std() == 0:
+    return np.abs(difference - difference.reshape(-1, difference.shape[-1]).mean(axis=0)).mean(axis=2)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two vectors; NaN when either is constant."""
+    if a.std() == 0 or b.std() == 0:
         return math.nan
-    return float(np.corrcoef(residual, edges)[0, 1])
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def colour_shift(cover: np.ndarray, stego: np.ndarray) -> float:
