@@ -233,9 +233,18 @@ def make_figure(results_dir: str | os.PathLike, batch: int = 0, panel_height: in
     return figure
 
 
-def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG atomically, creating the parent folder."""
-    ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+JPEG_QUALITY = 90
+"""Quality of a figure written as JPEG (the docs' figures)."""
+
+
+def save_figure(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 image atomically, creating the parent folder: PNG, or JPEG (quality
+    :data:`JPEG_QUALITY`) for a ``.jpg`` / ``.jpeg`` path."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"cannot write a figure as {suffix or 'a file without a suffix'}: {path} (use .png or .jpg)")
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if suffix != ".png" else []
+    ok, buffer = cv2.imencode(".png" if suffix == ".png" else ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError(f"cannot encode the figure for {path}")
     return atomic_write_bytes(path, buffer.tobytes())
@@ -246,13 +255,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", required=True, help="results/<name>/<dataset> folder written by test.py")
     parser.add_argument("--batch", type=int, default=0, help="batch index K (files b{K:04d}_*)")
-    parser.add_argument("--out", required=True, help="output PNG path")
+    parser.add_argument("--out", required=True, help="output path (.png, or .jpg for JPEG)")
     parser.add_argument("--panel-height", type=int, default=None,
                         help=f"panel height in pixels (default: cover height, at least {MIN_PANEL_HEIGHT})")
     args = parser.parse_args(argv)
     try:
         figure = make_figure(args.results, args.batch, args.panel_height)
-        out = save_png(args.out, figure)
+        out = save_figure(args.out, figure)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from exc
     print(f"wrote {out} ({figure.shape[1]}x{figure.shape[0]})")

@@ -66,6 +66,20 @@ def test_default_panel_height_and_cli(results: tuple[Path, np.ndarray, np.ndarra
     np.testing.assert_array_equal(cv2.cvtColor(written, cv2.COLOR_BGR2RGB), make_figure(root, 0))
 
 
+def test_the_suffix_chooses_png_or_jpeg(results: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    root, _, _ = results
+    main(["--results", str(root), "--batch", "0", "--out", str(tmp_path / "figure.jpg")])
+    data = (tmp_path / "figure.jpg").read_bytes()
+    assert data[:3] == b"\xff\xd8\xff"
+    written = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    expected = make_figure(root, 0)
+    assert written.shape == expected.shape
+    assert np.abs(written.astype(float) - expected).mean() < 15  # noise panels are JPEG's worst case
+    with pytest.raises(SystemExit, match=r"cannot write a figure as \.gif: .*figure\.gif \(use \.png or \.jpg\)"):
+        main(["--results", str(root), "--batch", "0", "--out", str(tmp_path / "figure.gif")])
+    assert not (tmp_path / "figure.gif").exists()
+
+
 def test_missing_batch_and_folders(results: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     root, _, _ = results
     with pytest.raises(FileNotFoundError, match=r"batch 3 not found in .*cover.*b0003_.*batches present: 0"):
