@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -51,19 +52,28 @@ def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray
 def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, float]:
     """From test.py's saved images, the means over the image sets of what the residual shows: the correlation of
     each set's residual with the outlines of its own secrets' mosaic (:func:`utils.metrics.residual_edge_correlation`)
-    and with the next set's (the level of chance), the same for the texture
+    and with the next set's (the level of chance; NaN for a single set), the same for the texture
     (:func:`utils.metrics.residual_texture_correlation`), the colour shift, the tile seams and the pixel grid
     (:mod:`utils.metrics`); keyed by ``RESIDUAL_COLUMNS``."""
     covers = sorted((out_dir / 'cover').iterdir())
     sets = [(read_image(path) * 255, read_image(out_dir / 'steg' / path.name) * 255,
              _mosaic([read_image(p) for p in sorted((out_dir / 'secret').glob(path.name.split('_')[0] + '_*'))],
                      scale_h, scale_w) * 255) for path in covers]
-    values = [(residual_edge_correlation(c, s, m), residual_edge_correlation(c, s, sets[(i + 1) % len(sets)][2]),
-               residual_texture_correlation(c, s, m),
-               residual_texture_correlation(c, s, sets[(i + 1) % len(sets)][2]),
+    def other(measure, i: int) -> float:
+        return measure(*sets[i][:2], sets[(i + 1) % len(sets)][2]) if len(sets) > 1 else math.nan
+
+    values = [(residual_edge_correlation(c, s, m), other(residual_edge_correlation, i),
+               residual_texture_correlation(c, s, m), other(residual_texture_correlation, i),
                colour_shift(c, s), tile_seam_ratio(c, s, scale_h, scale_w), pixel_grid_ratio(c, s))
               for i, (c, s, m) in enumerate(sets)]
-    return {key: float(np.nanmean(column)) for key, column in zip(RESIDUAL_COLUMNS, zip(*values))}
+    return {key: _mean_of_numbers(column) for key, column in zip(RESIDUAL_COLUMNS, zip(*values))}
+
+
+def _mean_of_numbers(values) -> float:
+    """The mean of the values that are not NaN; NaN when none is."""
+    numbers = np.asarray(values, dtype=np.float64)
+    numbers = numbers[~np.isnan(numbers)]
+    return float(numbers.mean()) if numbers.size else math.nan
 
 
 def evaluate(folder: Path, photos: Path, work: Path) -> dict:

@@ -55,9 +55,14 @@ def latent_energy(z: torch.Tensor) -> torch.Tensor:
     return (z ** 2).sum() / z.shape[0]
 
 
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W): the luma (:data:`LUMA_WEIGHTS`) of RGB images (B, 3, H, W)."""
+    return (images * images.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
 def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
     """Sobel gradient magnitude (B, H, W) of the luma of RGB images (B, 3, H, W), edges replicated."""
-    luma = (images * images.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    luma = _luma(images)
     kx = images.new_tensor(SOBEL_X).view(1, 1, 3, 3)
     padded = F.pad(luma, (1, 1, 1, 1), mode='replicate')
     gx, gy = F.conv2d(padded, kx), F.conv2d(padded, kx.transpose(2, 3))
@@ -92,7 +97,7 @@ def texture_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.
     """Per image (B,): Pearson correlation, over ``block x block`` blocks, between the residual's mean (as in
     :func:`outline_correlation`) and the local variance of ``secret``'s luma (no gradient flows into
     ``secret``); all (B, 3, H, W)."""
-    luma = (secret.detach() * secret.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    luma = _luma(secret.detach())
     variance = F.avg_pool2d(luma * luma, block) - F.avg_pool2d(luma, block).pow(2)
     return _pearson(F.avg_pool2d(_residual(cover, stego), block).flatten(1), variance.flatten(1))
 
@@ -102,7 +107,8 @@ class InvMIHNetLoss:
 
     Returned keys: the :data:`HIDING_TERMS` (unweighted sums), :data:`OUTLINE_TERM` and :data:`TEXTURE_TERM`
     (unweighted, the sums over the tiles of their squared :func:`outline_correlation` and
-    :func:`texture_correlation`; each only when its weight is above 0), hiding_total (their weighted sum), the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
+    :func:`texture_correlation`; each only when its weight is above 0), hiding_total (their weighted sum),
+    the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
 
     With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
     there is no latent) the rescaling terms are not computed and are zero: forw_fit would compare the secret

@@ -57,6 +57,11 @@ def test_the_outline_leak_sees_secret_edges_in_the_residual(tmp_path):
         save_image(stego.astype(np.float32), tmp_path / 'steg' / f'b{b:04d}_c.png')
     measures = residual_measures(tmp_path, 2, 2)
     assert measures['outline leak'] > 0.5 and abs(measures['outline leak, other set']) < 0.3
+    for folder in ('cover', 'steg'):
+        for path in (tmp_path / folder).glob('b000[12]_*'):
+            path.unlink()
+    alone = residual_measures(tmp_path, 2, 2)
+    assert alone['outline leak'] > 0.5 and math.isnan(alone['outline leak, other set'])
 
 
 def test_a_colour_cast_does_not_hide_the_outline_leak():

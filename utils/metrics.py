@@ -176,17 +176,22 @@ def tile_seam_ratio(cover: np.ndarray, stego: np.ndarray, rows: int, cols: int, 
                          f"{block}-pixel blocks")
     residual = np.abs(stego - cover)
     means = residual.reshape(height // block, block, width // block, block, -1).mean(axis=(1, 3))
-    seams, other = [], []
-    for axis, tiles in ((0, rows), (1, cols)):
-        jumps = np.abs(np.diff(means, axis=axis))
-        period = means.shape[axis] // tiles
-        at_seam = (np.arange(jumps.shape[axis]) + 1) % period == 0
-        seams.append(np.compress(at_seam, jumps, axis=axis).ravel())
-        other.append(np.compress(~at_seam, jumps, axis=axis).ravel())
-    seams, other = np.concatenate(seams), np.concatenate(other)
+    seams, other = _steps_across_lines(means, (means.shape[0] // rows, means.shape[1] // cols))
     if seams.size == 0 or other.size == 0 or other.mean() == 0:
         return math.nan
     return float(seams.mean() / other.mean())
+
+
+def _steps_across_lines(image: np.ndarray, periods: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The absolute steps between neighbouring rows and columns of ``image`` (H x W x ...): those across the
+    lines of a grid of ``periods`` (rows, columns), and all the others."""
+    across, inside = [], []
+    for axis, period in enumerate(periods):
+        steps = np.abs(np.diff(image, axis=axis))
+        on_line = (np.arange(steps.shape[axis]) + 1) % period == 0
+        across.append(np.compress(on_line, steps, axis=axis).ravel())
+        inside.append(np.compress(~on_line, steps, axis=axis).ravel())
+    return np.concatenate(across), np.concatenate(inside)
 
 
 def pixel_grid_ratio(cover: np.ndarray, stego: np.ndarray, period: int = 2) -> float:
@@ -199,14 +204,8 @@ def pixel_grid_ratio(cover: np.ndarray, stego: np.ndarray, period: int = 2) -> f
     _check_same_shape(cover, stego)
 
     def blockiness(image: np.ndarray) -> float:
-        across, inside = [], []
-        for axis in (0, 1):
-            steps = np.abs(np.diff(image, axis=axis))
-            on_line = (np.arange(steps.shape[axis]) + 1) % period == 0
-            across.append(np.compress(on_line, steps, axis=axis).ravel())
-            inside.append(np.compress(~on_line, steps, axis=axis).ravel())
-        inside_mean = np.concatenate(inside).mean()
-        return math.nan if inside_mean == 0 else float(np.concatenate(across).mean() / inside_mean)
+        across, inside = _steps_across_lines(image, (period, period))
+        return math.nan if inside.mean() == 0 else float(across.mean() / inside.mean())
 
     return blockiness(stego) / blockiness(cover)
 
