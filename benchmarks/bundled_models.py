@@ -59,6 +59,7 @@ def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, fl
     sets = [(read_image(path) * 255, read_image(out_dir / 'steg' / path.name) * 255,
              _mosaic([read_image(p) for p in sorted((out_dir / 'secret').glob(path.name.split('_')[0] + '_*'))],
                      scale_h, scale_w) * 255) for path in covers]
+
     def other(measure, i: int) -> float:
         return measure(*sets[i][:2], sets[(i + 1) % len(sets)][2]) if len(sets) > 1 else math.nan
 

@@ -132,13 +132,15 @@ def residual_texture_correlation(cover: np.ndarray, stego: np.ndarray, reference
     height, width = cover.shape[:2]
     if height % block or width % block:
         raise ValueError(f"image of {height}x{width} does not split into {block}-pixel blocks")
-
-    def block_mean(image: np.ndarray) -> np.ndarray:
-        return image.reshape(height // block, block, width // block, block).mean(axis=(1, 3))
-
     luma = rgb_to_y(reference)
-    variance = block_mean(luma ** 2) - block_mean(luma) ** 2
-    return _correlation(block_mean(_residual_map(cover, stego)).ravel(), variance.ravel())
+    variance = _block_means(luma ** 2, block) - _block_means(luma, block) ** 2
+    return _correlation(_block_means(_residual_map(cover, stego), block).ravel(), variance.ravel())
+
+
+def _block_means(image: np.ndarray, block: int) -> np.ndarray:
+    """The means of ``image`` (H x W x ...) over ``block x block`` blocks; H and W are multiples of ``block``."""
+    height, width = image.shape[:2]
+    return image.reshape(height // block, block, width // block, block, *image.shape[2:]).mean(axis=(1, 3))
 
 
 def _residual_map(cover: np.ndarray, stego: np.ndarray) -> np.ndarray:
@@ -174,8 +176,7 @@ def tile_seam_ratio(cover: np.ndarray, stego: np.ndarray, rows: int, cols: int, 
     if height % (rows * block) or width % (cols * block):
         raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles of "
                          f"{block}-pixel blocks")
-    residual = np.abs(stego - cover)
-    means = residual.reshape(height // block, block, width // block, block, -1).mean(axis=(1, 3))
+    means = _block_means(np.abs(stego - cover), block)
     seams, other = _steps_across_lines(means, (means.shape[0] // rows, means.shape[1] // cols))
     if seams.size == 0 or other.size == 0 or other.mean() == 0:
         return math.nan
