@@ -9,7 +9,10 @@ Two terms are ours, off by default (weight 0, the published loss): outline, the 
 stego tile's residual |stego - cover| and the outlines (Sobel gradient magnitude of the luma) of the secret it
 hides, which is what shows the secrets' outlines in a 10x difference view; and texture, the same at the scale of
 8 x 8 blocks: the squared correlation between the residual's strength in each block and the secret's local
-variance there, which is what shows the secrets' busy and flat regions.
+variance there, which is what shows the secrets' busy and flat regions; and colour, the sum of the squared
+canonical correlations, over 4 x 4 blocks, between the residual's strength in each channel and the secret's
+colour, local variance and outline strength there, which is what shows the secrets' regions in the hue of the
+residual once its strength follows them no more.
 """
 from __future__ import annotations
 
@@ -27,6 +30,12 @@ TEXTURE_TERM = 'texture'
 """Added to ``hiding_total`` and logged only when its weight ``lamda_texture`` is above 0."""
 TEXTURE_BLOCK = 8
 """Block size (pixels of a tile) of the texture term."""
+COLOUR_TERM = 'colour'
+"""Added to ``hiding_total`` and logged only when its weight ``lamda_colour`` is above 0."""
+COLOUR_BLOCK = 4
+"""Block size (pixels of a tile) of the colour term."""
+CANONICAL_RIDGE = 1e-2
+"""Ridge added to each covariance of :func:`canonical_energy`, relative to its mean variance."""
 LUMA_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)
 """BT.601 luma of RGB in [0, 1], without the offset (correlations ignore it)."""
 SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
@@ -69,11 +78,16 @@ def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(gx * gx + gy * gy + 1e-12)[:, 0]
 
 
-def _residual(cover: torch.Tensor, stego: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W): |stego - cover| with each channel's mean difference taken out first (so that a colour cast
-    cannot flatten it), then averaged over the channels."""
+def _channel_residual(cover: torch.Tensor, stego: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W): |stego - cover| with each channel's mean difference taken out first (so that a colour cast
+    cannot flatten it)."""
     difference = stego - cover
-    return (difference - difference.mean((2, 3), keepdim=True)).abs().mean(1, keepdim=True)
+    return (difference - difference.mean((2, 3), keepdim=True)).abs()
+
+
+def _residual(cover: torch.Tensor, stego: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W): :func:`_channel_residual` averaged over the channels."""
+    return _channel_residual(cover, stego).mean(1, keepdim=True)
 
 
 def _pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -102,12 +116,52 @@ def texture_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.
     return _pearson(F.avg_pool2d(_residual(cover, stego), block).flatten(1), variance.flatten(1))
 
 
+def _block_features(maps: torch.Tensor, block: int) -> torch.Tensor:
+    """(B, H / block * W / block, C): the means of (B, C, H, W) maps over ``block x block`` blocks."""
+    return F.avg_pool2d(maps, block).flatten(2).transpose(1, 2)
+
+
+def canonical_energy(a: torch.Tensor, b: torch.Tensor, ridge: float = CANONICAL_RIDGE) -> torch.Tensor:
+    """Per row (B,): the sum of the squared canonical correlations between the features of (B, K, P) ``a`` and
+    (B, K, Q) ``b`` over their K samples, trace(Caa^-1 Cab Cbb^-1 Cba): how much of each side a linear map of the
+    other explains (0 to min(P, Q)). Each covariance gets ``ridge`` times its mean variance on its diagonal, so a
+    constant feature keeps it finite."""
+    def covariance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2) @ y / x.shape[1]
+
+    def regularised(c: torch.Tensor) -> torch.Tensor:
+        scale = c.diagonal(dim1=1, dim2=2).mean(1).view(-1, 1, 1) * ridge + 1e-12
+        return c + scale * torch.eye(c.shape[1], dtype=c.dtype, device=c.device)
+
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    cross = covariance(a, b)
+    explained = torch.linalg.solve(regularised(covariance(a, a)), cross) @ torch.linalg.solve(
+        regularised(covariance(b, b)), cross.transpose(1, 2))
+    return explained.diagonal(dim1=1, dim2=2).sum(1)
+
+
+def colour_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor,
+                       block: int = COLOUR_BLOCK) -> torch.Tensor:
+    """Per image (B,): :func:`canonical_energy`, over ``block x block`` blocks, between the residual's mean in
+    each channel (as in :func:`outline_correlation`, before the mean over channels) and the secret's mean colour,
+    luma variance and mean Sobel outline strength there (no gradient flows into ``secret``); all (B, 3, H, W)."""
+    secret = secret.detach()
+    luma = _luma(secret)
+    statistics = torch.cat([secret, luma * luma, sobel_magnitude(secret).unsqueeze(1)], 1)
+    features = _block_features(statistics, block)
+    variance = features[..., 3:4] - _block_features(luma, block).pow(2)
+    secret_features = torch.cat([features[..., :3], variance, features[..., 4:]], 2)
+    return canonical_energy(_block_features(_channel_residual(cover, stego), block), secret_features)
+
+
 class InvMIHNetLoss:
     """Weighted losses of one training batch.
 
     Returned keys: the :data:`HIDING_TERMS` (unweighted sums), :data:`OUTLINE_TERM` and :data:`TEXTURE_TERM`
     (unweighted, the sums over the tiles of their squared :func:`outline_correlation` and
-    :func:`texture_correlation`; each only when its weight is above 0), hiding_total (their weighted sum),
+    :func:`texture_correlation`), :data:`COLOUR_TERM` (unweighted, the sum over the tiles of
+    :func:`colour_correlation`, already a sum of squares; each only when its weight is above 0), hiding_total (their weighted sum),
     the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
 
     With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
@@ -119,12 +173,13 @@ class InvMIHNetLoss:
     def __init__(self, lamda_reconstruction: float = 5.0, lamda_guide: float = 1.0,
                  lamda_low_frequency: float = 1.0, lambda_fit_forw: float = 4.0, lambda_ce_forw: float = 1.0,
                  lambda_rec_back: float = 1.0, rescaling: bool = True, lamda_outline: float = 0.0,
-                 lamda_texture: float = 0.0) -> None:
+                 lamda_texture: float = 0.0, lamda_colour: float = 0.0) -> None:
         self.hiding_weights = {'guide': lamda_guide, 'reconstruction': lamda_reconstruction,
                                'low_frequency': lamda_low_frequency}
         self.leak_terms = {name: (weight, measure) for name, weight, measure in
-                           ((OUTLINE_TERM, lamda_outline, outline_correlation),
-                            (TEXTURE_TERM, lamda_texture, texture_correlation)) if weight > 0}
+                           ((OUTLINE_TERM, lamda_outline, lambda *images: outline_correlation(*images).pow(2)),
+                            (TEXTURE_TERM, lamda_texture, lambda *images: texture_correlation(*images).pow(2)),
+                            (COLOUR_TERM, lamda_colour, colour_correlation)) if weight > 0}
         self.w_fit = lambda_fit_forw
         self.w_ce = lambda_ce_forw
         self.w_back = lambda_rec_back
@@ -134,7 +189,7 @@ class InvMIHNetLoss:
     def from_options(cls, train_opt: dict, rescaling: bool = True) -> 'InvMIHNetLoss':
         """Weights from the ``train`` section of the options; ``rescaling`` False for a 1 x 1 grid."""
         keys = ('lamda_reconstruction', 'lamda_guide', 'lamda_low_frequency', 'lambda_fit_forw',
-                'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline', 'lamda_texture')
+                'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline', 'lamda_texture', 'lamda_colour')
         return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
     def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor, sets: int = 1) -> dict[str, torch.Tensor]:
@@ -149,7 +204,7 @@ class InvMIHNetLoss:
                   'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low) / sets}
         losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
         for name, (weight, measure) in self.leak_terms.items():
-            losses[name] = measure(out['cover_tiles'], out['steg_tiles'], out['secret_lr']).pow(2).sum() / sets
+            losses[name] = measure(out['cover_tiles'], out['steg_tiles'], out['secret_lr']).sum() / sets
             losses['hiding_total'] = losses['hiding_total'] + weight * losses[name]
         if self.rescaling:
             losses['forw_fit'] = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)

@@ -60,6 +60,9 @@ MEANINGS: dict[str, str] = {
                            "tile's residual with its secret's Sobel outlines",
     'train.lamda_texture': 'weight of texture (ours; 0 = the published loss): squared correlation, over 8 x 8 '
                            "blocks, of each stego tile's residual with its secret's local variance",
+    'train.lamda_colour': 'weight of colour (ours; 0 = the published loss): summed squared canonical correlations, '
+                          "over 4 x 4 blocks, of each stego tile's residual per channel with its secret's colour, "
+                          'local variance and outlines',
     'train.lamda_low_frequency': 'weight of low_frequency (stego vs cover in the wavelet LL band)',
     'train.gradient_clipping': 'clip each network\'s gradient norm to this value (null: no clipping)',
     'train.gaussian_scale': 'scale of the latent noise z drawn on the training reveal path',

@@ -13,8 +13,8 @@ from skimage.filters import sobel
 
 from benchmarks.bundled_models import _mosaic, evaluate, residual_measures
 from utils.image_io import save_image
-from utils.metrics import (colour_shift, pixel_grid_ratio, residual_edge_correlation, residual_texture_correlation,
-                           rgb_to_y, tile_seam_ratio)
+from utils.metrics import (colour_shift, pixel_grid_ratio, residual_colour_correlation, residual_edge_correlation,
+                           residual_texture_correlation, rgb_to_y, tile_seam_ratio)
 
 DEMO = 'experiments/pretrained_models/InvMIHNet_4images_demo'
 
@@ -37,6 +37,8 @@ def test_a_model_folder_row(tmp_path):
     assert row['secret PSNR JPEG 90'] < row['secret PSNR']
     for key in ('outline leak', 'outline leak, other set', 'texture leak', 'texture leak, other set'):
         assert -1 <= row[key] <= 1, (key, row[key])
+    for key in ('colour leak', 'colour leak, other set'):
+        assert 0 <= row[key] <= 1, (key, row[key])
     assert 0 <= row['colour shift'] < 255 and row['tile seams'] > 0 and row['pixel grid'] > 0
 
 
@@ -85,6 +87,33 @@ def test_the_texture_leak_sees_busy_secret_regions_in_the_residual():
     assert abs(residual_texture_correlation(cover, cover + noise, reference)) < 0.5
     with pytest.raises(ValueError, match='30x32 does not split into 8-pixel blocks'):
         residual_texture_correlation(cover[:30], cover[:30], reference[:30])
+
+
+def test_the_colour_leak_sees_the_secrets_regions_in_the_residuals_hue():
+    rng = np.random.default_rng(6)
+    regions = np.kron(rng.random((8, 8)) > 0.5, np.ones((4, 4)))[..., None]
+    reference = np.where(regions, [200.0, 60.0, 60.0], [60.0, 60.0, 200.0]) + rng.normal(0, 2, (32, 32, 3))
+    cover = rng.uniform(60, 190, (32, 32, 3))
+    noise = np.abs(rng.normal(0, 2, (32, 32, 3))) * rng.choice([-1, 1], (32, 32, 3))
+    hue = np.where(regions, [1.0, 0.2, 0.2], [0.2, 0.2, 1.0])
+    mean_strength = np.abs(noise * hue).mean(axis=2, keepdims=True)
+    tinted = cover + noise * hue / mean_strength * np.abs(noise).mean()
+    assert residual_colour_correlation(cover, tinted, reference) > 0.8
+    assert residual_texture_correlation(cover, tinted, reference) < 0.5
+    assert residual_colour_correlation(cover, cover + noise, reference) < 0.5
+    assert residual_colour_correlation(cover, tinted, reference, 2, 2) > 0.8
+    assert math.isnan(residual_colour_correlation(cover, cover, reference))
+    with pytest.raises(ValueError, match='32x32 does not split into 3x1 tiles of 4-pixel blocks'):
+        residual_colour_correlation(cover, tinted, reference, 3, 1)
+
+
+def test_the_colour_leak_does_not_count_tiles_that_only_differ_in_level():
+    rng = np.random.default_rng(7)
+    reference = np.kron(rng.uniform(40, 220, (2, 2, 3)), np.ones((16, 16, 1))) + rng.normal(0, 2, (32, 32, 3))
+    cover = rng.uniform(60, 190, (32, 32, 3))
+    stego = cover + rng.normal(0, 1, cover.shape) * np.kron(rng.uniform(1, 4, (2, 2, 3)), np.ones((16, 16, 1)))
+    assert residual_colour_correlation(cover, stego, reference) > 0.8
+    assert residual_colour_correlation(cover, stego, reference, 2, 2) < 0.5
 
 
 def test_residual_edge_correlation_is_nan_for_a_flat_residual():

@@ -1,9 +1,11 @@
-"""The leak terms (lamda_outline, lamda_texture): off by default, they measure the residual's correlation with
-the secret's outlines and with its local variance, a colour cast does not hide either, and a step along their
-gradient lowers them."""
+"""The leak terms (lamda_outline, lamda_texture, lamda_colour): off by default, they measure the residual's
+correlation with the secret's outlines, with its local variance and (per channel) with its colour, a colour cast
+does not hide them, and a step along their gradient lowers them."""
+import pytest
 import torch
 
-from models.losses import InvMIHNetLoss, OUTLINE_TERM, TEXTURE_TERM, outline_correlation, texture_correlation
+from models.losses import (COLOUR_TERM, InvMIHNetLoss, OUTLINE_TERM, TEXTURE_TERM, canonical_energy,
+                           colour_correlation, outline_correlation, texture_correlation)
 
 
 def _out(residual_like_edges: bool) -> dict[str, torch.Tensor]:
@@ -82,3 +84,50 @@ def test_texture_term_is_logged_by_weight_and_its_gradient_lowers_it() -> None:
     grad = out['steg_tiles'].grad
     stepped = (out['steg_tiles'] - 0.005 * grad / grad.abs().max()).detach()
     assert loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[TEXTURE_TERM] < losses[TEXTURE_TERM]
+
+
+def _tinted(residual_follows_colour: bool) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    regions = (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float().repeat_interleave(4, 2).repeat_interleave(4, 3)
+    red, blue = torch.tensor([0.8, 0.2, 0.2]).view(1, 3, 1, 1), torch.tensor([0.2, 0.2, 0.8]).view(1, 3, 1, 1)
+    secret = regions * red + (1 - regions) * blue + 0.05 * torch.rand(2, 3, 32, 32, generator=g)
+    cover = torch.rand(2, 3, 32, 32, generator=g)
+    strength = 0.02 * (0.5 + torch.rand(2, 3, 32, 32, generator=g))
+    noise = strength * torch.sign(torch.rand(2, 3, 32, 32, generator=g) - 0.5)
+    hue = (regions * red + (1 - regions) * blue) / 0.4 if residual_follows_colour else 1
+    return {'cover_tiles': cover, 'steg_tiles': (cover + noise * hue).requires_grad_(), 'secret_lr': secret}
+
+
+def test_canonical_energy_counts_what_a_linear_map_explains() -> None:
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(2, 500, 3, generator=g)
+    mixed = a @ torch.tensor([[1.0, 0.5, 0.0], [0.0, 2.0, 0.0], [0.5, 0.0, 1.5]]) + 5
+    assert canonical_energy(a, mixed).min() > 2.9
+    assert canonical_energy(a, torch.randn(2, 500, 4, generator=g)).max() < 0.1
+    assert torch.equal(canonical_energy(a, torch.ones(2, 500, 2)), torch.zeros(2))
+
+
+def test_colour_correlation_sees_the_secret_colour_in_the_residual_hue() -> None:
+    leaky, clean = _tinted(True), _tinted(False)
+    assert colour_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).min() > 0.9
+    assert colour_correlation(clean['cover_tiles'], clean['steg_tiles'], clean['secret_lr']).max() < 0.3
+    assert texture_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).abs().max() < 0.5
+    cast = leaky['steg_tiles'].detach() + torch.tensor([0.3, 0.0, -0.3]).view(1, 3, 1, 1)
+    assert torch.allclose(colour_correlation(leaky['cover_tiles'], cast, leaky['secret_lr']),
+                          colour_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']),
+                          atol=1e-4)
+
+
+@pytest.mark.parametrize('others', [{}, {'lamda_outline': 1.0, 'lamda_texture': 1.0}])
+def test_colour_term_is_logged_by_weight_and_its_gradient_lowers_it(others: dict[str, float]) -> None:
+    out = _tinted(True)
+    parts = _loss_inputs(out)
+    assert COLOUR_TERM not in InvMIHNetLoss(**others, rescaling=False)(parts, out['secret_lr'])
+    loss = InvMIHNetLoss(lamda_colour=2.0, **others, rescaling=False)
+    losses = loss(parts, out['secret_lr'])
+    without = InvMIHNetLoss(**others, rescaling=False)(parts, out['secret_lr'])['hiding_total']
+    assert torch.allclose(losses['hiding_total'], without + 2.0 * losses[COLOUR_TERM])
+    losses[COLOUR_TERM].backward()
+    grad = out['steg_tiles'].grad
+    stepped = (out['steg_tiles'] - 1e-4 * grad / grad.abs().max()).detach()
+    assert loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[COLOUR_TERM] < losses[COLOUR_TERM]

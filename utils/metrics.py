@@ -137,6 +137,50 @@ def residual_texture_correlation(cover: np.ndarray, stego: np.ndarray, reference
     return _correlation(_block_means(_residual_map(cover, stego), block).ravel(), variance.ravel())
 
 
+def residual_colour_correlation(cover: np.ndarray, stego: np.ndarray, reference: np.ndarray, rows: int = 1,
+                                cols: int = 1, block: int = 4) -> float:
+    """The largest canonical correlation, over ``block x block`` blocks, between the residual's mean in each
+    channel (each channel's mean difference taken out first, as in :func:`residual_edge_correlation`) and
+    ``reference``'s mean colour, luma variance and mean Sobel gradient magnitude there, all ``HxWx3`` of one size:
+    with ``reference`` the mosaic of the downscaled secrets, how well the best linear mix of the residual's
+    channels shows the secrets' regions (the hue of the 10x view). Both sides are centred in each tile of the
+    ``rows x cols`` mosaic first, so that tiles which merely differ in level do not count. NaN when either side is
+    constant."""
+    cover, stego, reference = (np.asarray(a, dtype=np.float64) for a in (cover, stego, reference))
+    _check_same_shape(cover, stego)
+    _check_same_shape(cover, reference)
+    height, width = cover.shape[:2]
+    if height % (block * rows) or width % (block * cols):
+        raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles of {block}-pixel blocks")
+    difference = stego - cover
+    residual = np.abs(difference - difference.reshape(-1, 3).mean(axis=0))
+    luma = rgb_to_y(reference)
+    features = np.concatenate([_block_means(reference, block),
+                               (_block_means(luma ** 2, block) - _block_means(luma, block) ** 2)[..., None],
+                               _block_means(sobel(luma), block)[..., None]], axis=2)
+
+    def centred_in_tiles(maps: np.ndarray) -> np.ndarray:
+        tiles = maps.reshape(rows, maps.shape[0] // rows, cols, maps.shape[1] // cols, maps.shape[2])
+        return (tiles - tiles.mean(axis=(1, 3), keepdims=True)).reshape(-1, maps.shape[2])
+
+    return _first_canonical_correlation(centred_in_tiles(_block_means(residual, block)), centred_in_tiles(features))
+
+
+def _first_canonical_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest canonical correlation between the columns of ``a`` (K x P) and ``b`` (K x Q), from their
+    linearly independent parts; NaN when either has no variance."""
+    def whitened(x: np.ndarray) -> np.ndarray | None:
+        x = x - x.mean(axis=0)
+        u, s, _ = np.linalg.svd(x, full_matrices=False)
+        keep = s > s.max(initial=0.0) * 1e-9
+        return u[:, keep] if keep.any() else None
+
+    a, b = whitened(a), whitened(b)
+    if a is None or b is None:
+        return math.nan
+    return float(min(1.0, np.linalg.svd(a.T @ b, compute_uv=False)[0]))
+
+
 def _block_means(image: np.ndarray, block: int) -> np.ndarray:
     """The means of ``image`` (H x W x ...) over ``block x block`` blocks; H and W are multiples of ``block``."""
     height, width = image.shape[:2]
