@@ -12,7 +12,9 @@ hides, which is what shows the secrets' outlines in a 10x difference view; and t
 variance there, which is what shows the secrets' busy and flat regions; and colour, the sum of the squared
 canonical correlations, over 4 x 4 blocks, between the residual's strength in each channel and the secret's
 colour, local variance and outline strength there, which is what shows the secrets' regions in the hue of the
-residual once its strength follows them no more.
+residual once its strength follows them no more; and tiles, the variance over each image set's tiles of the log of
+each channel's mean |stego - cover|, which is what makes the tiles stand apart in the 10x view (the IIH hides each
+tile on its own).
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ COLOUR_TERM = 'colour'
 """Added to ``hiding_total`` and logged only when its weight ``lamda_colour`` is above 0."""
 COLOUR_BLOCK = 4
 """Block size (pixels of a tile) of the colour term."""
+TILES_TERM = 'tiles'
+"""Added to ``hiding_total`` and logged only when its weight ``lamda_tiles`` is above 0."""
 CANONICAL_RIDGE = 1e-2
 """Ridge added to each covariance of :func:`canonical_energy`, relative to its mean variance."""
 LUMA_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)
@@ -155,13 +159,21 @@ def colour_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.T
     return canonical_energy(_block_features(_channel_residual(cover, stego), block), secret_features)
 
 
+def tile_spread(cover: torch.Tensor, stego: torch.Tensor, tiles: int) -> torch.Tensor:
+    """Per image set (B / tiles,): the variance, over the set's ``tiles`` consecutive tiles, of the log of each
+    channel's mean |stego - cover|, summed over the channels; (B, 3, h, w) tiles of ``tiles`` per set."""
+    strength = torch.log((stego - cover).abs().mean((2, 3)) + 1e-8)
+    return strength.view(-1, tiles, strength.shape[1]).var(1, unbiased=False).sum(1)
+
+
 class InvMIHNetLoss:
     """Weighted losses of one training batch.
 
     Returned keys: the :data:`HIDING_TERMS` (unweighted sums), :data:`OUTLINE_TERM` and :data:`TEXTURE_TERM`
     (unweighted, the sums over the tiles of their squared :func:`outline_correlation` and
     :func:`texture_correlation`), :data:`COLOUR_TERM` (unweighted, the sum over the tiles of
-    :func:`colour_correlation`, already a sum of squares; each only when its weight is above 0), hiding_total (their weighted sum),
+    :func:`colour_correlation`, already a sum of squares), :data:`TILES_TERM` (unweighted, the sum over the image
+    sets of their :func:`tile_spread`; each only when its weight is above 0), hiding_total (their weighted sum),
     the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
 
     With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
@@ -173,13 +185,14 @@ class InvMIHNetLoss:
     def __init__(self, lamda_reconstruction: float = 5.0, lamda_guide: float = 1.0,
                  lamda_low_frequency: float = 1.0, lambda_fit_forw: float = 4.0, lambda_ce_forw: float = 1.0,
                  lambda_rec_back: float = 1.0, rescaling: bool = True, lamda_outline: float = 0.0,
-                 lamda_texture: float = 0.0, lamda_colour: float = 0.0) -> None:
+                 lamda_texture: float = 0.0, lamda_colour: float = 0.0, lamda_tiles: float = 0.0) -> None:
         self.hiding_weights = {'guide': lamda_guide, 'reconstruction': lamda_reconstruction,
                                'low_frequency': lamda_low_frequency}
-        self.leak_terms = {name: (weight, measure) for name, weight, measure in
-                           ((OUTLINE_TERM, lamda_outline, lambda *images: outline_correlation(*images).pow(2)),
-                            (TEXTURE_TERM, lamda_texture, lambda *images: texture_correlation(*images).pow(2)),
-                            (COLOUR_TERM, lamda_colour, colour_correlation)) if weight > 0}
+        measures = ((OUTLINE_TERM, lamda_outline, lambda c, s, secret, n: outline_correlation(c, s, secret).pow(2)),
+                    (TEXTURE_TERM, lamda_texture, lambda c, s, secret, n: texture_correlation(c, s, secret).pow(2)),
+                    (COLOUR_TERM, lamda_colour, lambda c, s, secret, n: colour_correlation(c, s, secret)),
+                    (TILES_TERM, lamda_tiles, lambda c, s, secret, n: tile_spread(c, s, n)))
+        self.leak_terms = {name: (weight, measure) for name, weight, measure in measures if weight > 0}
         self.w_fit = lambda_fit_forw
         self.w_ce = lambda_ce_forw
         self.w_back = lambda_rec_back
@@ -189,7 +202,8 @@ class InvMIHNetLoss:
     def from_options(cls, train_opt: dict, rescaling: bool = True) -> 'InvMIHNetLoss':
         """Weights from the ``train`` section of the options; ``rescaling`` False for a 1 x 1 grid."""
         keys = ('lamda_reconstruction', 'lamda_guide', 'lamda_low_frequency', 'lambda_fit_forw',
-                'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline', 'lamda_texture', 'lamda_colour')
+                'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline', 'lamda_texture', 'lamda_colour',
+                'lamda_tiles')
         return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
     def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor, sets: int = 1) -> dict[str, torch.Tensor]:
@@ -204,7 +218,8 @@ class InvMIHNetLoss:
                   'low_frequency': sum_squared_error(out['steg_wavelet'][:, :3], cover_wavelet_low) / sets}
         losses['hiding_total'] = sum(self.hiding_weights[k] * losses[k] for k in HIDING_TERMS)
         for name, (weight, measure) in self.leak_terms.items():
-            losses[name] = measure(out['cover_tiles'], out['steg_tiles'], out['secret_lr']).sum() / sets
+            tiles = out['steg_tiles'].shape[0] // sets
+            losses[name] = measure(out['cover_tiles'], out['steg_tiles'], out['secret_lr'], tiles).sum() / sets
             losses['hiding_total'] = losses['hiding_total'] + weight * losses[name]
         if self.rescaling:
             losses['forw_fit'] = self.w_fit * per_image_l2(out['secret_rev_lr'], lr_ref)

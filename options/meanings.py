@@ -63,6 +63,8 @@ MEANINGS: dict[str, str] = {
     'train.lamda_colour': 'weight of colour (ours; 0 = the published loss): summed squared canonical correlations, '
                           "over 4 x 4 blocks, of each stego tile's residual per channel with its secret's colour, "
                           'local variance and outlines',
+    'train.lamda_tiles': 'weight of tiles (ours; 0 = the published loss): variance over each image set\'s tiles of the '
+                         'log of each channel\'s mean |stego - cover|',
     'train.lamda_low_frequency': 'weight of low_frequency (stego vs cover in the wavelet LL band)',
     'train.gradient_clipping': 'clip each network\'s gradient norm to this value (null: no clipping)',
     'train.gaussian_scale': 'scale of the latent noise z drawn on the training reveal path',

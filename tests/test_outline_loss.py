@@ -1,11 +1,12 @@
-"""The leak terms (lamda_outline, lamda_texture, lamda_colour): off by default, they measure the residual's
-correlation with the secret's outlines, with its local variance and (per channel) with its colour, a colour cast
-does not hide them, and a step along their gradient lowers them."""
+"""The leak terms (lamda_outline, lamda_texture, lamda_colour, lamda_tiles): off by default, they measure the
+residual's correlation with the secret's outlines, with its local variance and (per channel) with its colour, and
+how far the tiles of one image set differ in its strength; a colour cast does not hide the correlations, and a step
+along each term's gradient lowers it."""
 import pytest
 import torch
 
-from models.losses import (COLOUR_TERM, InvMIHNetLoss, OUTLINE_TERM, TEXTURE_TERM, canonical_energy,
-                           colour_correlation, outline_correlation, texture_correlation)
+from models.losses import (COLOUR_TERM, InvMIHNetLoss, OUTLINE_TERM, TEXTURE_TERM, TILES_TERM, canonical_energy,
+                           colour_correlation, outline_correlation, texture_correlation, tile_spread)
 
 
 def _out(residual_like_edges: bool) -> dict[str, torch.Tensor]:
@@ -131,3 +132,33 @@ def test_colour_term_is_logged_by_weight_and_its_gradient_lowers_it(others: dict
     grad = out['steg_tiles'].grad
     stepped = (out['steg_tiles'] - 1e-4 * grad / grad.abs().max()).detach()
     assert loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[COLOUR_TERM] < losses[COLOUR_TERM]
+
+
+def test_tile_spread_is_how_far_one_sets_tiles_differ_in_residual_strength() -> None:
+    g = torch.Generator().manual_seed(4)
+    cover = torch.rand(8, 3, 16, 16, generator=g)
+    noise = 0.01 * torch.sign(torch.rand(8, 3, 16, 16, generator=g) - 0.5)
+    strength = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 2.0]).view(8, 1, 1, 1)
+    spread = tile_spread(cover, cover + noise * strength, 4)
+    assert spread.shape == (2,) and spread[0] < 1e-10
+    assert torch.allclose(spread[1], torch.tensor(3 * 0.25 * torch.log(torch.tensor(2.0)) ** 2), rtol=1e-4)
+    assert tile_spread(cover, cover + noise * strength, 1).abs().max() == 0
+
+
+def test_tiles_term_is_logged_by_weight_and_its_gradient_lowers_it() -> None:
+    g = torch.Generator().manual_seed(5)
+    cover = torch.rand(8, 3, 16, 16, generator=g)
+    strength = torch.linspace(1.0, 3.0, 8).view(8, 1, 1, 1)
+    stego = (cover + 0.01 * strength * torch.sign(torch.rand(8, 3, 16, 16, generator=g) - 0.5)).requires_grad_()
+    secret = torch.rand(8, 3, 16, 16, generator=g)
+    parts = _loss_inputs({'cover_tiles': cover, 'steg_tiles': stego, 'secret_lr': secret})
+    parts['steg_wavelet'] = torch.zeros(8, 12, 8, 8)
+    assert TILES_TERM not in InvMIHNetLoss(rescaling=False)(parts, secret, sets=2)
+    loss = InvMIHNetLoss(lamda_tiles=3.0, rescaling=False)
+    losses = loss(parts, secret, sets=2)
+    assert torch.allclose(losses[TILES_TERM], tile_spread(cover, stego, 4).sum() / 2)
+    plain = InvMIHNetLoss(rescaling=False)(parts, secret, sets=2)['hiding_total']
+    assert torch.allclose(losses['hiding_total'], plain + 3.0 * losses[TILES_TERM])
+    losses[TILES_TERM].backward()
+    stepped = (stego - 1e-3 * stego.grad / stego.grad.abs().max()).detach()
+    assert loss({**parts, 'steg_tiles': stepped}, secret, sets=2)[TILES_TERM] < losses[TILES_TERM]
