@@ -6,11 +6,15 @@ the table of docs/bundled_models.md.
         --results benchmarks/results/bundled_models.json
 
 ``--photos`` holds images of one size (e.g. ``python -m scripts.prepare_testset ... --size 256``), taken in sets
-of N + 1 (cover, then the N secrets) in name order; clean and after JPEG 90 (4:2:0) of the stego, test seed 0.
+of N + 1 (cover, then the N secrets) in name order; with ``--every-cover`` each photograph is the cover once, its
+N successors in name order (cyclically) the secrets, so that a few photographs make as many sets as there are of
+them. Clean and after JPEG 90 (4:2:0) of the stego, test seed 0.
 ``outline leak`` is the correlation of the residual |stego - cover| with the outlines (Sobel) of the set's own
 secrets' mosaic; ``outline leak, other set`` the same with the next set's secrets, the level of chance;
 ``texture leak`` (and its ``other set``) correlates the residual's strength in 8 x 8 blocks with the local
-variance of the secrets' mosaic: the secrets' busy and flat regions. The
+variance of the secrets' mosaic: the secrets' busy and flat regions; ``colour leak`` (and its ``other set``) is the
+largest canonical correlation of the residual's strength per channel in 4 x 4 blocks with the mosaic's colour,
+local variance and outlines there, each tile centred: the secrets' regions in the residual's hue. The
 artefacts the 10x difference view shows: ``colour shift`` (the stego's largest mean channel difference, in
 levels), ``tile seams`` (the residual's jumps across the mosaic's tile seams over its jumps elsewhere, 1: none)
 and ``pixel grid`` (the stego's blockiness on the Haar wavelet's 2-pixel grid over the cover's, 1: none).
@@ -83,10 +87,28 @@ def _mean_of_numbers(values) -> float:
     return float(numbers.mean()) if numbers.size else math.nan
 
 
-def evaluate(folder: Path, photos: Path, work: Path) -> dict:
-    """One row: the model folder ``folder`` evaluated by test.py on ``photos``."""
+def every_cover_sets(photos: Path, secrets: int, out: Path) -> Path:
+    """Links in ``out`` (made) to the photographs of ``photos``, as one set per photograph: the photograph as the
+    cover, then its ``secrets`` successors in name order, cyclically."""
+    files = sorted(p for p in photos.iterdir() if p.is_file())
+    if len(files) < secrets + 1:
+        raise ValueError(f"{photos}: {len(files)} photographs, a set of a cover and {secrets} secrets needs "
+                         f"{secrets + 1}")
+    out.mkdir(parents=True)
+    for k in range(len(files)):
+        for j in range(secrets + 1):
+            source = files[(k + j) % len(files)]
+            (out / f'{k:03d}_{j:02d}{source.suffix}').symlink_to(source.resolve())
+    return out
+
+
+def evaluate(folder: Path, photos: Path, work: Path, every_cover: bool = False) -> dict:
+    """One row: the model folder ``folder`` evaluated by test.py on ``photos`` (with ``every_cover``, on
+    :func:`every_cover_sets` of them)."""
     net, info = load_model_folder(folder)
     config = info.config
+    if every_cover:
+        photos = every_cover_sets(photos, config.num_images, work / f'{folder.name}_sets')
     opt = {'name': f'eval_{folder.name}', 'model': 'InvMIHNet', 'scale_H': config.scale_h, 'scale_W': config.scale_w,
            'gpu_ids': None,
            'datasets': {'test_1': {'name': 'photos', 'mode': 'Steg', 'dataroot_GT': str(photos.resolve())}},
@@ -114,15 +136,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--photos', required=True, help='folder of same-size photographs never trained on')
     parser.add_argument('--models', nargs='+', required=True, help='model folders')
+    parser.add_argument('--every-cover', action='store_true',
+                        help='each photograph the cover once, its successors the secrets (a few photographs)')
     parser.add_argument('--results', default=None, help='results file (JSON) to write')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        rows = [evaluate(Path(folder), Path(args.photos), Path(work)) for folder in args.models]
+        rows = [evaluate(Path(folder), Path(args.photos), Path(work), args.every_cover) for folder in args.models]
     for row in rows:
         print(row)
     if args.results:
-        write_results(args.results, rows, COLUMNS, notes=f'photographs: {Path(args.photos).name}, RGB PSNR (dB) '
-                                                          f'revealed from the 8-bit PNG stego, test seed 0')
+        sets = ', each the cover once' if args.every_cover else ''
+        write_results(args.results, rows, COLUMNS, notes=f'photographs: {Path(args.photos).name}{sets}, RGB PSNR '
+                                                          f'(dB) revealed from the 8-bit PNG stego, test seed 0')
 
 
 if __name__ == '__main__':

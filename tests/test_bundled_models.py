@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from skimage.filters import sobel
 
-from benchmarks.bundled_models import _mosaic, evaluate, residual_measures
+from benchmarks.bundled_models import _mosaic, evaluate, every_cover_sets, residual_measures
 from utils.image_io import save_image
 from utils.metrics import (colour_shift, pixel_grid_ratio, residual_colour_correlation, residual_edge_correlation,
                            residual_texture_correlation, rgb_to_y, tile_seam_ratio)
@@ -40,6 +40,20 @@ def test_a_model_folder_row(tmp_path):
     for key in ('colour leak', 'colour leak, other set'):
         assert 0 <= row[key] <= 1, (key, row[key])
     assert 0 <= row['colour shift'] < 255 and row['tile seams'] > 0 and row['pixel grid'] > 0
+
+
+def test_every_cover_makes_one_set_per_photograph(tmp_path):
+    photos = _photos(tmp_path / 'photos', 6, size=16)
+    sets = every_cover_sets(photos, 4, tmp_path / 'sets')
+    links = sorted(sets.iterdir())
+    assert len(links) == 30
+    assert [link.resolve().name for link in links[5:10]] == ['01.png', '02.png', '03.png', '04.png', '05.png']
+    assert [link.resolve().name for link in links[25:30]] == ['05.png', '00.png', '01.png', '02.png', '03.png']
+    (tmp_path / 'work').mkdir()
+    row = evaluate(Path(DEMO), photos, tmp_path / 'work', every_cover=True)
+    assert row['image sets'] == 6
+    with pytest.raises(ValueError, match='4 photographs, a set of a cover and 4 secrets needs 5'):
+        every_cover_sets(_photos(tmp_path / 'few', 4), 4, tmp_path / 'few_sets')
 
 
 def test_the_outline_leak_sees_secret_edges_in_the_residual(tmp_path):
