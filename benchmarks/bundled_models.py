@@ -35,7 +35,7 @@ import test as test_script
 from models.model_folder import IIH_FILE, IIR_FILE, load_model_folder
 from models.mosaic import from_tiles
 from options import parse
-from utils.image_io import chw_to_hwc, hwc_to_chw, read_image, resize_image
+from utils.image_io import chw_to_hwc, hwc_to_chw, list_images, read_image, resize_image
 from utils.metrics import (colour_shift, pixel_grid_ratio, residual_colour_correlation, residual_edge_correlation,
                            residual_texture_correlation, tile_seam_ratio)
 from utils.results import write_results
@@ -90,7 +90,7 @@ def _mean_of_numbers(values) -> float:
 def every_cover_sets(photos: Path, secrets: int, out: Path) -> Path:
     """Links in ``out`` (made) to the photographs of ``photos``, as one set per photograph: the photograph as the
     cover, then its ``secrets`` successors in name order, cyclically."""
-    files = sorted(p for p in photos.iterdir() if p.is_file())
+    files = list_images(photos)
     if len(files) < secrets + 1:
         raise ValueError(f"{photos}: {len(files)} photographs, a set of a cover and {secrets} secrets needs "
                          f"{secrets + 1}")
@@ -124,7 +124,7 @@ def evaluate(folder: Path, photos: Path, work: Path, every_cover: bool = False) 
     parsed = parse(path, is_train=False)
     means = test_script.run(parsed)['photos']
     attacked = json.loads((Path(parsed['path']['results_root']) / 'photos' / 'robustness.json').read_text())
-    sets = len(sorted(p for p in photos.iterdir() if p.is_file())) // (config.num_images + 1)
+    sets = len(list_images(photos)) // (config.num_images + 1)
     residual = residual_measures(Path(parsed['path']['results_root']) / 'photos', config.scale_h, config.scale_w)
     return {'model': folder.name, 'trained on': info.training.data, 'iterations': info.training.iterations,
             'image sets': sets, 'stego PSNR': means['stego_psnr'], 'secret PSNR': means['secret_psnr'],

@@ -44,6 +44,7 @@ def test_a_model_folder_row(tmp_path):
 
 def test_every_cover_makes_one_set_per_photograph(tmp_path):
     photos = _photos(tmp_path / 'photos', 6, size=16)
+    (photos / 'README.md').write_text('not a photograph')
     sets = every_cover_sets(photos, 4, tmp_path / 'sets')
     links = sorted(sets.iterdir())
     assert len(links) == 30
