@@ -223,7 +223,6 @@ SPIKE_FACTORS = {name: 30.0 for name in ('train_InvMIHNet_4images_cpu_robust.yml
                                          'train_InvMIHNet_4images_cpu_outline_continue.yml',
                                          'train_InvMIHNet_4images_cpu_texture.yml',
                                          'train_InvMIHNet_4images_cpu_colour.yml',
-                                         'train_InvMIHNet_4images_cpu_colour_continue.yml',
                                          'train_InvMIHNet_4images_cpu_robust_more.yml')}
 SPIKE_FACTORS['train_InvMIHNet_4images_cpu_robust_anneal.yml'] = 100.0   # a low-rate anneal: blow-ups only
 """The long CPU runs on varied photographs judge spikes at 30 x the median (10 stopped them on outlier batches)."""
