@@ -152,8 +152,6 @@ def residual_colour_correlation(cover: np.ndarray, stego: np.ndarray, reference:
     height, width = cover.shape[:2]
     if height % (block * rows) or width % (block * cols):
         raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles of {block}-pixel blocks")
-    difference = stego - cover
-    residual = np.abs(difference - difference.reshape(-1, 3).mean(axis=0))
     luma = rgb_to_y(reference)
     features = np.concatenate([_block_means(reference, block),
                                (_block_means(luma ** 2, block) - _block_means(luma, block) ** 2)[..., None],
@@ -163,7 +161,8 @@ def residual_colour_correlation(cover: np.ndarray, stego: np.ndarray, reference:
         tiles = maps.reshape(rows, maps.shape[0] // rows, cols, maps.shape[1] // cols, maps.shape[2])
         return (tiles - tiles.mean(axis=(1, 3), keepdims=True)).reshape(-1, maps.shape[2])
 
-    return _first_canonical_correlation(centred_in_tiles(_block_means(residual, block)), centred_in_tiles(features))
+    residual = _block_means(_channel_residual_map(cover, stego), block)
+    return _first_canonical_correlation(centred_in_tiles(residual), centred_in_tiles(features))
 
 
 def _first_canonical_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -187,10 +186,15 @@ def _block_means(image: np.ndarray, block: int) -> np.ndarray:
     return image.reshape(height // block, block, width // block, block, *image.shape[2:]).mean(axis=(1, 3))
 
 
-def _residual_map(cover: np.ndarray, stego: np.ndarray) -> np.ndarray:
-    """HxW: |stego - cover| with each channel's mean difference taken out, averaged over the channels."""
+def _channel_residual_map(cover: np.ndarray, stego: np.ndarray) -> np.ndarray:
+    """HxWxC: |stego - cover| with each channel's mean difference taken out."""
     difference = stego - cover
-    return np.abs(difference - difference.reshape(-1, difference.shape[-1]).mean(axis=0)).mean(axis=2)
+    return np.abs(difference - difference.reshape(-1, difference.shape[-1]).mean(axis=0))
+
+
+def _residual_map(cover: np.ndarray, stego: np.ndarray) -> np.ndarray:
+    """HxW: :func:`_channel_residual_map` averaged over the channels."""
+    return _channel_residual_map(cover, stego).mean(axis=2)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
