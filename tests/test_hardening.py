@@ -38,6 +38,15 @@ TRAIN_DEMO = REPO_ROOT / 'options' / 'train' / 'train_InvMIHNet_4images_demo.yml
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Ctrl-C raising KeyboardInterrupt, as in a terminal: a suite started in the background inherits SIGINT
+    ignored, which utils.signals rightly keeps ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope='module')
 def kit(tmp_path_factory) -> Kit:
     return make_kit(tmp_path_factory.mktemp('kit'))
