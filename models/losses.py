@@ -103,6 +103,11 @@ def _pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tens
             * (b / torch.sqrt(b.pow(2).mean(1, keepdim=True) + eps))).mean(1)
 
 
+def _block_variance(maps: torch.Tensor, block: int) -> torch.Tensor:
+    """(B, C, H / block, W / block): the variance of (B, C, H, W) maps in each ``block x block`` block."""
+    return F.avg_pool2d(maps * maps, block) - F.avg_pool2d(maps, block).pow(2)
+
+
 def outline_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
     """Per image (B,): Pearson correlation between the residual |stego - cover| (each channel's mean difference
     taken out first, so that a colour cast cannot flatten it; then the mean over channels) and the Sobel outlines
@@ -115,14 +120,10 @@ def texture_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.
     """Per image (B,): Pearson correlation, over ``block x block`` blocks, between the residual's mean (as in
     :func:`outline_correlation`) and the local variance of ``secret``'s luma (no gradient flows into
     ``secret``); all (B, 3, H, W)."""
-    luma = _luma(secret.detach())
-    variance = F.avg_pool2d(luma * luma, block) - F.avg_pool2d(luma, block).pow(2)
+    variance = _block_variance(_luma(secret.detach()), block)
     return _pearson(F.avg_pool2d(_residual(cover, stego), block).flatten(1), variance.flatten(1))
 
 
-def _block_features(maps: torch.Tensor, block: int) -> torch.Tensor:
-    """(B, H / block * W / block, C): the means of (B, C, H, W) maps over ``block x block`` blocks."""
-    return F.avg_pool2d(maps, block).flatten(2).transpose(1, 2)
 
 
 def canonical_energy(a: torch.Tensor, b: torch.Tensor, ridge: float = CANONICAL_RIDGE) -> torch.Tensor:
@@ -151,12 +152,10 @@ def colour_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.T
     each channel (as in :func:`outline_correlation`, before the mean over channels) and the secret's mean colour,
     luma variance and mean Sobel outline strength there (no gradient flows into ``secret``); all (B, 3, H, W)."""
     secret = secret.detach()
-    luma = _luma(secret)
-    statistics = torch.cat([secret, luma * luma, sobel_magnitude(secret).unsqueeze(1)], 1)
-    features = _block_features(statistics, block)
-    variance = features[..., 3:4] - _block_features(luma, block).pow(2)
-    secret_features = torch.cat([features[..., :3], variance, features[..., 4:]], 2)
-    return canonical_energy(_block_features(_channel_residual(cover, stego), block), secret_features)
+    statistics = torch.cat([F.avg_pool2d(secret, block), _block_variance(_luma(secret), block),
+                            F.avg_pool2d(sobel_magnitude(secret).unsqueeze(1), block)], 1)
+    residual = F.avg_pool2d(_channel_residual(cover, stego), block)
+    return canonical_energy(*(maps.flatten(2).transpose(1, 2) for maps in (residual, statistics)))
 
 
 def tile_spread(cover: torch.Tensor, stego: torch.Tensor, tiles: int) -> torch.Tensor:
