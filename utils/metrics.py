@@ -133,7 +133,7 @@ def residual_texture_correlation(cover: np.ndarray, stego: np.ndarray, reference
     if height % block or width % block:
         raise ValueError(f"image of {height}x{width} does not split into {block}-pixel blocks")
     luma = rgb_to_y(reference)
-    variance = _block_means(luma ** 2, block) - _block_means(luma, block) ** 2
+    variance = _block_variance(luma, block)
     return _correlation(_block_means(_residual_map(cover, stego), block).ravel(), variance.ravel())
 
 
@@ -154,7 +154,7 @@ def residual_colour_correlation(cover: np.ndarray, stego: np.ndarray, reference:
         raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles of {block}-pixel blocks")
     luma = rgb_to_y(reference)
     features = np.concatenate([_block_means(reference, block),
-                               (_block_means(luma ** 2, block) - _block_means(luma, block) ** 2)[..., None],
+                               _block_variance(luma, block)[..., None],
                                _block_means(sobel(luma), block)[..., None]], axis=2)
 
     def centred_in_tiles(maps: np.ndarray) -> np.ndarray:
@@ -184,6 +184,11 @@ def _block_means(image: np.ndarray, block: int) -> np.ndarray:
     """The means of ``image`` (H x W x ...) over ``block x block`` blocks; H and W are multiples of ``block``."""
     height, width = image.shape[:2]
     return image.reshape(height // block, block, width // block, block, *image.shape[2:]).mean(axis=(1, 3))
+
+
+def _block_variance(image: np.ndarray, block: int) -> np.ndarray:
+    """The variance of ``image`` (H x W x ...) in each ``block x block`` block."""
+    return _block_means(image ** 2, block) - _block_means(image, block) ** 2
 
 
 def _channel_residual_map(cover: np.ndarray, stego: np.ndarray) -> np.ndarray:
