@@ -37,14 +37,15 @@ from models.mosaic import from_tiles
 from options import parse
 from utils.image_io import chw_to_hwc, hwc_to_chw, list_images, read_image, resize_image
 from utils.metrics import (colour_shift, pixel_grid_ratio, residual_colour_correlation, residual_edge_correlation,
-                           residual_texture_correlation, tile_seam_ratio)
+                           residual_pattern_correlation, residual_texture_correlation, tile_seam_ratio)
 from utils.results import write_results
 
 COLUMNS = ('model', 'trained on', 'iterations', 'image sets', 'stego PSNR', 'secret PSNR', 'secret PSNR JPEG 90',
            'stego SSIM', 'secret SSIM', 'outline leak', 'outline leak, other set', 'texture leak',
-           'texture leak, other set', 'colour leak', 'colour leak, other set', 'colour shift', 'tile seams',
+           'texture leak, other set', 'colour leak', 'colour leak, other set', 'pattern leak',
+           'pattern leak, other set', 'colour shift', 'tile seams',
            'pixel grid')
-RESIDUAL_COLUMNS = COLUMNS[-9:]
+RESIDUAL_COLUMNS = COLUMNS[-11:]
 
 
 def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray:
@@ -58,8 +59,9 @@ def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, fl
     """From test.py's saved images, the means over the image sets of what the residual shows: the correlation of
     each set's residual with the outlines of its own secrets' mosaic (:func:`utils.metrics.residual_edge_correlation`)
     and with the next set's (the level of chance; NaN for a single set), the same for the texture
-    (:func:`utils.metrics.residual_texture_correlation`) and the colour
-    (:func:`utils.metrics.residual_colour_correlation`), the colour shift, the tile seams and the pixel grid
+    (:func:`utils.metrics.residual_texture_correlation`), the colour
+    (:func:`utils.metrics.residual_colour_correlation`) and the fine pattern
+    (:func:`utils.metrics.residual_pattern_correlation`), the colour shift, the tile seams and the pixel grid
     (:mod:`utils.metrics`); keyed by ``RESIDUAL_COLUMNS``."""
     covers = sorted((out_dir / 'cover').iterdir())
     sets = [(read_image(path) * 255, read_image(out_dir / 'steg' / path.name) * 255,
@@ -72,9 +74,12 @@ def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, fl
     def colour(cover: np.ndarray, stego: np.ndarray, mosaic: np.ndarray) -> float:
         return residual_colour_correlation(cover, stego, mosaic, scale_h, scale_w)
 
+    def pattern(cover: np.ndarray, stego: np.ndarray, mosaic: np.ndarray) -> float:
+        return residual_pattern_correlation(cover, stego, mosaic, scale_h, scale_w)
+
     values = [(residual_edge_correlation(c, s, m), other(residual_edge_correlation, i),
                residual_texture_correlation(c, s, m), other(residual_texture_correlation, i),
-               colour(c, s, m), other(colour, i),
+               colour(c, s, m), other(colour, i), pattern(c, s, m), other(pattern, i),
                colour_shift(c, s), tile_seam_ratio(c, s, scale_h, scale_w), pixel_grid_ratio(c, s))
               for i, (c, s, m) in enumerate(sets)]
     return {key: _mean_of_numbers(column) for key, column in zip(RESIDUAL_COLUMNS, zip(*values))}

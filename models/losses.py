@@ -14,7 +14,10 @@ canonical correlations, over 4 x 4 blocks, between the residual's strength in ea
 colour, local variance and outline strength there, which is what shows the secrets' regions in the hue of the
 residual once its strength follows them no more; and tiles, the variance over each image set's tiles of the log of
 each channel's mean |stego - cover|, which is what makes the tiles stand apart in the 10x view (the IIH hides each
-tile on its own).
+tile on its own); and pattern, the sum of the squared canonical correlations, pixel by pixel, between the fine
+detail of the signed residual stego - cover in each channel and the fine detail of the secret's luma in the 3 x 3
+neighbourhood, which is what draws thin lines along the secrets' sharp contours once the residual's strength and
+hue follow them no more.
 """
 from __future__ import annotations
 
@@ -38,6 +41,10 @@ COLOUR_BLOCK = 4
 """Block size (pixels of a tile) of the colour term."""
 TILES_TERM = 'tiles'
 """Added to ``hiding_total`` and logged only when its weight ``lamda_tiles`` is above 0."""
+PATTERN_TERM = 'pattern'
+"""Added to ``hiding_total`` and logged only when its weight ``lamda_pattern`` is above 0."""
+PATTERN_WINDOW = 5
+"""Side of the box whose mean each map loses before the pattern term compares their fine detail."""
 CANONICAL_RIDGE = 1e-2
 """Ridge added to each covariance of :func:`canonical_energy`, relative to its mean variance."""
 LUMA_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)
@@ -124,8 +131,6 @@ def texture_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.
     return _pearson(F.avg_pool2d(_residual(cover, stego), block).flatten(1), variance.flatten(1))
 
 
-
-
 def canonical_energy(a: torch.Tensor, b: torch.Tensor, ridge: float = CANONICAL_RIDGE) -> torch.Tensor:
     """Per row (B,): the sum of the squared canonical correlations between the features of (B, K, P) ``a`` and
     (B, K, Q) ``b`` over their K samples, trace(Caa^-1 Cab Cbb^-1 Cba): how much of each side a linear map of the
@@ -158,6 +163,22 @@ def colour_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.T
     return canonical_energy(*(maps.flatten(2).transpose(1, 2) for maps in (residual, statistics)))
 
 
+def _fine_detail(maps: torch.Tensor, window: int = PATTERN_WINDOW) -> torch.Tensor:
+    """(B, C, H, W) maps less their mean over a ``window x window`` box (edges replicated)."""
+    pad = window // 2
+    return maps - F.avg_pool2d(F.pad(maps, (pad, pad, pad, pad), mode='replicate'), window, stride=1)
+
+
+def pattern_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
+    """Per image (B,): :func:`canonical_energy`, over the pixels, between the fine detail (:func:`_fine_detail`) of
+    the signed residual stego - cover in each channel and that of the secret's luma at each pixel of its 3 x 3
+    neighbourhood (no gradient flows into ``secret``); all (B, 3, H, W)."""
+    luma = _fine_detail(_luma(secret.detach()))
+    neighbourhood = F.unfold(F.pad(luma, (1, 1, 1, 1), mode='replicate'), 3)
+    residual = _fine_detail(stego - cover).flatten(2)
+    return canonical_energy(residual.transpose(1, 2), neighbourhood.transpose(1, 2))
+
+
 def tile_spread(cover: torch.Tensor, stego: torch.Tensor, tiles: int) -> torch.Tensor:
     """Per image set (B / tiles,): the variance, over the set's ``tiles`` consecutive tiles, of the log of each
     channel's mean |stego - cover|, summed over the channels; (B, 3, h, w) tiles of ``tiles`` per set."""
@@ -171,8 +192,9 @@ class InvMIHNetLoss:
     Returned keys: the :data:`HIDING_TERMS` (unweighted sums), :data:`OUTLINE_TERM` and :data:`TEXTURE_TERM`
     (unweighted, the sums over the tiles of their squared :func:`outline_correlation` and
     :func:`texture_correlation`), :data:`COLOUR_TERM` (unweighted, the sum over the tiles of
-    :func:`colour_correlation`, already a sum of squares), :data:`TILES_TERM` (unweighted, the sum over the image
-    sets of their :func:`tile_spread`; each only when its weight is above 0), hiding_total (their weighted sum),
+    :func:`colour_correlation`, already a sum of squares), :data:`PATTERN_TERM` (unweighted, the same of
+    :func:`pattern_correlation`), :data:`TILES_TERM` (unweighted, the sum over the image sets of their
+    :func:`tile_spread`; each only when its weight is above 0), hiding_total (their weighted sum),
     the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
 
     With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
@@ -184,13 +206,15 @@ class InvMIHNetLoss:
     def __init__(self, lamda_reconstruction: float = 5.0, lamda_guide: float = 1.0,
                  lamda_low_frequency: float = 1.0, lambda_fit_forw: float = 4.0, lambda_ce_forw: float = 1.0,
                  lambda_rec_back: float = 1.0, rescaling: bool = True, lamda_outline: float = 0.0,
-                 lamda_texture: float = 0.0, lamda_colour: float = 0.0, lamda_tiles: float = 0.0) -> None:
+                 lamda_texture: float = 0.0, lamda_colour: float = 0.0, lamda_tiles: float = 0.0,
+                 lamda_pattern: float = 0.0) -> None:
         self.hiding_weights = {'guide': lamda_guide, 'reconstruction': lamda_reconstruction,
                                'low_frequency': lamda_low_frequency}
         measures = ((OUTLINE_TERM, lamda_outline, lambda c, s, secret, n: outline_correlation(c, s, secret).pow(2)),
                     (TEXTURE_TERM, lamda_texture, lambda c, s, secret, n: texture_correlation(c, s, secret).pow(2)),
                     (COLOUR_TERM, lamda_colour, lambda c, s, secret, n: colour_correlation(c, s, secret)),
-                    (TILES_TERM, lamda_tiles, lambda c, s, secret, n: tile_spread(c, s, n)))
+                    (TILES_TERM, lamda_tiles, lambda c, s, secret, n: tile_spread(c, s, n)),
+                    (PATTERN_TERM, lamda_pattern, lambda c, s, secret, n: pattern_correlation(c, s, secret)))
         self.leak_terms = {name: (weight, measure) for name, weight, measure in measures if weight > 0}
         self.w_fit = lambda_fit_forw
         self.w_ce = lambda_ce_forw
@@ -202,7 +226,7 @@ class InvMIHNetLoss:
         """Weights from the ``train`` section of the options; ``rescaling`` False for a 1 x 1 grid."""
         keys = ('lamda_reconstruction', 'lamda_guide', 'lamda_low_frequency', 'lambda_fit_forw',
                 'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline', 'lamda_texture', 'lamda_colour',
-                'lamda_tiles')
+                'lamda_tiles', 'lamda_pattern')
         return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
     def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor, sets: int = 1) -> dict[str, torch.Tensor]:

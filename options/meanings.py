@@ -65,6 +65,9 @@ MEANINGS: dict[str, str] = {
                           'local variance and outlines',
     'train.lamda_tiles': 'weight of tiles (ours; 0 = the published loss): variance over each image set\'s tiles of the '
                          'log of each channel\'s mean |stego - cover|',
+    'train.lamda_pattern': 'weight of pattern (ours; 0 = the published loss): summed squared canonical correlations, '
+                           "pixel by pixel, of the fine detail of each stego tile's signed residual per channel "
+                           "with that of its secret's luma in the 3 x 3 neighbourhood",
     'train.lamda_low_frequency': 'weight of low_frequency (stego vs cover in the wavelet LL band)',
     'train.gradient_clipping': 'clip each network\'s gradient norm to this value (null: no clipping)',
     'train.gaussian_scale': 'scale of the latent noise z drawn on the training reveal path',

@@ -14,7 +14,7 @@ from skimage.filters import sobel
 from benchmarks.bundled_models import _mosaic, evaluate, every_cover_sets, residual_measures
 from utils.image_io import save_image
 from utils.metrics import (colour_shift, pixel_grid_ratio, residual_colour_correlation, residual_edge_correlation,
-                           residual_texture_correlation, rgb_to_y, tile_seam_ratio)
+                           residual_pattern_correlation, residual_texture_correlation, rgb_to_y, tile_seam_ratio)
 
 DEMO = 'experiments/pretrained_models/InvMIHNet_4images_demo'
 
@@ -37,7 +37,7 @@ def test_a_model_folder_row(tmp_path):
     assert row['secret PSNR JPEG 90'] < row['secret PSNR']
     for key in ('outline leak', 'outline leak, other set', 'texture leak', 'texture leak, other set'):
         assert -1 <= row[key] <= 1, (key, row[key])
-    for key in ('colour leak', 'colour leak, other set'):
+    for key in ('colour leak', 'colour leak, other set', 'pattern leak', 'pattern leak, other set'):
         assert 0 <= row[key] <= 1, (key, row[key])
     assert 0 <= row['colour shift'] < 255 and row['tile seams'] > 0 and row['pixel grid'] > 0
 
@@ -129,6 +129,34 @@ def test_the_colour_leak_does_not_count_tiles_that_only_differ_in_level():
     stego = cover + rng.normal(0, 1, cover.shape) * np.kron(rng.uniform(1, 4, (2, 2, 3)), np.ones((16, 16, 1)))
     assert residual_colour_correlation(cover, stego, reference) > 0.8
     assert residual_colour_correlation(cover, stego, reference, 2, 2) < 0.5
+
+
+def _fine(image: np.ndarray) -> np.ndarray:
+    """``image`` less its 5 x 5 box mean (edges replicated), the detail the pattern leak compares."""
+    padded = np.pad(image, 2, mode='edge')
+    return image - np.mean([padded[i:i + image.shape[0], j:j + image.shape[1]] for i in range(5) for j in range(5)],
+                           axis=0)
+
+
+def test_the_pattern_leak_sees_the_secrets_fine_lines_in_the_residual():
+    rng = np.random.default_rng(8)
+    reference = np.clip(rng.normal(120, 40, (32, 32, 3)), 0, 255)
+    cover = rng.uniform(60, 190, (32, 32, 3))
+    noise = rng.normal(0, 1, cover.shape)
+    detail = _fine(rgb_to_y(reference))
+    lines = 0.05 * (np.roll(detail, 1, axis=1) - detail)[..., None] * np.array([1.0, 0.5, -0.5])
+    assert residual_pattern_correlation(cover, cover + noise + lines, reference) > 0.8
+    assert residual_pattern_correlation(cover, cover + noise + lines, reference, 2, 2) > 0.8
+    assert residual_pattern_correlation(cover, cover + noise, reference) < 0.3
+    other = np.clip(rng.normal(120, 40, (32, 32, 3)), 0, 255)
+    assert residual_pattern_correlation(cover, cover + noise + lines, other) < 0.3
+    assert residual_edge_correlation(cover, cover + noise + lines, reference) < 0.5
+    cast = cover + noise + lines + np.array([20.0, 0.0, -20.0])
+    assert abs(residual_pattern_correlation(cover, cast, reference)
+               - residual_pattern_correlation(cover, cover + noise + lines, reference)) < 1e-9
+    assert math.isnan(residual_pattern_correlation(cover, cover, reference))
+    with pytest.raises(ValueError, match='32x32 does not split into 3x1 tiles'):
+        residual_pattern_correlation(cover, cover, reference, 3, 1)
 
 
 def test_residual_edge_correlation_is_nan_for_a_flat_residual():

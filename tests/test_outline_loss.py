@@ -1,14 +1,16 @@
-"""The leak terms (lamda_outline, lamda_texture, lamda_colour, lamda_tiles): off by default, they measure the
-residual's correlation with the secret's outlines, with its local variance and (per channel) with its colour, and
-how far the tiles of one image set differ in its strength; a colour cast does not hide the correlations, and a step
-along each term's gradient lowers it."""
+"""The leak terms (lamda_outline, lamda_texture, lamda_colour, lamda_tiles, lamda_pattern): off by default, they
+measure the residual's correlation with the secret's outlines, with its local variance and (per channel) with its
+colour, how far the tiles of one image set differ in its strength, and how well a linear filter of the secret's
+fine detail draws the residual's; a colour cast does not hide the correlations, and a step along each term's
+gradient lowers it."""
 import math
 
 import pytest
 import torch
 
-from models.losses import (COLOUR_TERM, InvMIHNetLoss, OUTLINE_TERM, TEXTURE_TERM, TILES_TERM, canonical_energy,
-                           colour_correlation, outline_correlation, texture_correlation, tile_spread)
+from models.losses import (COLOUR_TERM, LUMA_WEIGHTS, OUTLINE_TERM, PATTERN_TERM, TEXTURE_TERM, TILES_TERM,
+                           InvMIHNetLoss, canonical_energy, colour_correlation, outline_correlation, pattern_correlation,
+                           texture_correlation, tile_spread)
 
 
 def _out(residual_like_edges: bool) -> dict[str, torch.Tensor]:
@@ -164,3 +166,39 @@ def test_tiles_term_is_logged_by_weight_and_its_gradient_lowers_it() -> None:
     losses[TILES_TERM].backward()
     stepped = (stego - 1e-3 * stego.grad / stego.grad.abs().max()).detach()
     assert loss({**parts, 'steg_tiles': stepped}, secret, sets=2)[TILES_TERM] < losses[TILES_TERM]
+
+
+def _lined(residual_follows_detail: bool) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(6)
+    secret = torch.rand(2, 3, 32, 32, generator=g)
+    cover = torch.rand(2, 3, 32, 32, generator=g)
+    noise = 0.003 * torch.randn(2, 3, 32, 32, generator=g)
+    luma = (secret * torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    lines = 0.05 * (luma.roll(1, 3) - luma) * torch.tensor([1.0, 0.5, -0.5]).view(1, 3, 1, 1)
+    stego = cover + noise + (lines if residual_follows_detail else 0)
+    return {'cover_tiles': cover, 'steg_tiles': stego.requires_grad_(), 'secret_lr': secret}
+
+
+def test_pattern_correlation_sees_a_filter_of_the_secret_in_the_residual() -> None:
+    leaky, clean = _lined(True), _lined(False)
+    assert pattern_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).min() > 0.8
+    assert pattern_correlation(clean['cover_tiles'], clean['steg_tiles'], clean['secret_lr']).max() < 0.05
+    assert outline_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).abs().max() < 0.3
+    cast = leaky['steg_tiles'].detach() + torch.tensor([0.3, 0.0, -0.3]).view(1, 3, 1, 1)
+    assert torch.allclose(pattern_correlation(leaky['cover_tiles'], cast, leaky['secret_lr']),
+                          pattern_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']),
+                          atol=1e-4)
+
+
+def test_pattern_term_is_logged_by_weight_and_its_gradient_lowers_it() -> None:
+    out = _lined(True)
+    parts = _loss_inputs(out)
+    assert PATTERN_TERM not in InvMIHNetLoss(lamda_colour=1.0, rescaling=False)(parts, out['secret_lr'])
+    loss = InvMIHNetLoss(lamda_pattern=3.0, rescaling=False)
+    losses = loss(parts, out['secret_lr'])
+    plain = InvMIHNetLoss(rescaling=False)(parts, out['secret_lr'])['hiding_total']
+    assert torch.allclose(losses['hiding_total'], plain + 3.0 * losses[PATTERN_TERM])
+    losses[PATTERN_TERM].backward()
+    grad = out['steg_tiles'].grad
+    stepped = (out['steg_tiles'] - 1e-3 * grad / grad.abs().max()).detach()
+    assert loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[PATTERN_TERM] < losses[PATTERN_TERM]

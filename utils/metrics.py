@@ -156,13 +156,46 @@ def residual_colour_correlation(cover: np.ndarray, stego: np.ndarray, reference:
     features = np.concatenate([_block_means(reference, block),
                                _block_variance(luma, block)[..., None],
                                _block_means(sobel(luma), block)[..., None]], axis=2)
-
-    def centred_in_tiles(maps: np.ndarray) -> np.ndarray:
-        tiles = maps.reshape(rows, maps.shape[0] // rows, cols, maps.shape[1] // cols, maps.shape[2])
-        return (tiles - tiles.mean(axis=(1, 3), keepdims=True)).reshape(-1, maps.shape[2])
-
     residual = _block_means(_channel_residual_map(cover, stego), block)
-    return _first_canonical_correlation(centred_in_tiles(residual), centred_in_tiles(features))
+    return _first_canonical_correlation(_centred_in_tiles(residual, rows, cols),
+                                        _centred_in_tiles(features, rows, cols))
+
+
+def residual_pattern_correlation(cover: np.ndarray, stego: np.ndarray, reference: np.ndarray, rows: int = 1,
+                                 cols: int = 1, window: int = 5) -> float:
+    """The largest canonical correlation, pixel by pixel, between the fine detail (each map less its mean over a
+    ``window x window`` box) of the signed residual ``stego - cover`` in each channel and that of ``reference``'s
+    luma at the 9 pixels of the 3 x 3 neighbourhood, all ``HxWx3`` of one size: with ``reference`` the mosaic of
+    the downscaled secrets, how well the best linear filter of the secrets draws the residual's fine pattern (thin
+    lines along their sharp contours). Both sides are centred in each tile of the ``rows x cols`` mosaic. NaN when
+    either side is constant."""
+    cover, stego, reference = (np.asarray(a, dtype=np.float64) for a in (cover, stego, reference))
+    _check_same_shape(cover, stego)
+    _check_same_shape(cover, reference)
+    height, width = cover.shape[:2]
+    if height % rows or width % cols:
+        raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles")
+    luma = _fine_detail(rgb_to_y(reference), window)
+    padded = np.pad(luma, 1, mode='edge')
+    neighbourhood = np.stack([padded[i:i + height, j:j + width] for i in range(3) for j in range(3)], axis=2)
+    residual = _fine_detail(stego - cover, window)
+    return _first_canonical_correlation(_centred_in_tiles(residual, rows, cols),
+                                        _centred_in_tiles(neighbourhood, rows, cols))
+
+
+def _centred_in_tiles(maps: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(H * W) x C: the H x W x C ``maps`` less their mean in each tile of a ``rows x cols`` grid, one row per
+    pixel."""
+    tiles = maps.reshape(rows, maps.shape[0] // rows, cols, maps.shape[1] // cols, maps.shape[2])
+    return (tiles - tiles.mean(axis=(1, 3), keepdims=True)).reshape(-1, maps.shape[2])
+
+
+def _fine_detail(image: np.ndarray, window: int) -> np.ndarray:
+    """``image`` (H x W x ...) less its mean over a ``window x window`` box around each pixel (edges replicated)."""
+    pad = window // 2
+    padded = np.pad(image, ((pad, pad), (pad, pad)) + ((0, 0),) * (image.ndim - 2), mode='edge')
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (window, window), axis=(0, 1))
+    return image - windows.mean(axis=(-2, -1))
 
 
 def _first_canonical_correlation(a: np.ndarray, b: np.ndarray) -> float:
