@@ -108,6 +108,7 @@ class TrainingRun:
     snapshot: TrainingSnapshot | None = None
     spiked_steps: set[int] = field(default_factory=set)
     skip_steps: set[int] = field(default_factory=set)
+    skipped_in_a_row: int = 0
 
     @property
     def distributed(self) -> bool:
@@ -224,6 +225,10 @@ def training_loop(run: TrainingRun) -> None:
     progress = tqdm(total=total_iters, initial=run.step, disable=run.rank != 0, dynamic_ncols=True, desc='train',
                     file=sys.stderr)
     remember_good_state(run)
+    guard = None
+    if train_opt['on_divergence'] == 'skip':
+        def guard(total: float) -> None:
+            run.detector.check(agreed_total(run, total))
     try:
         while run.step < total_iters:
             run.train_loader.sampler.set_epoch(run.epoch, run.step - run.epoch * batches_per_epoch)
@@ -234,13 +239,18 @@ def training_loop(run: TrainingRun) -> None:
                     run.log.warning('Iteration %d: skipped its batch, which spiked at every try', run.step)
                 else:
                     try:
-                        losses = run.model.optimize_parameters(batch['GT'], batch['LQ'])
-                        run.detector.check(agreed_total(run, losses['total']))
+                        losses = run.model.optimize_parameters(batch['GT'], batch['LQ'], guard)
+                        if guard is None:
+                            run.detector.check(agreed_total(run, losses['total']))
+                        run.skipped_in_a_row = 0
                     except (NonFiniteLossError, LossSpikeError) as err:
-                        roll_back(run, err)
-                        progress.n = run.step
-                        progress.refresh()
-                        break
+                        if guard is not None:
+                            skip_batch(run, err)
+                        else:
+                            roll_back(run, err)
+                            progress.n = run.step
+                            progress.refresh()
+                            break
                 run.model.update_learning_rate(run.step, train_opt['warmup_iter'])
                 progress.update(1)
                 if losses is not None:
@@ -282,6 +292,22 @@ def remember_good_state(run: TrainingRun) -> None:
     checkpoint) in memory as the one to go back to."""
     if run.opt['train']['on_divergence'] == 'rollback':
         run.snapshot = TrainingSnapshot.take(run.model, run.step, run.epoch, run.detector)
+
+
+def skip_batch(run: TrainingRun, err: Exception) -> None:
+    """Under ``train.on_divergence: skip``: log the batch that diverged before its step (the weights and the
+    learning rates stay as they were) and go on; raise :class:`DivergenceError` when more than
+    ``train.max_consecutive_skips`` batches in a row have diverged, which is the model, not its data."""
+    run.skipped_in_a_row += 1
+    limit = run.opt['train']['max_consecutive_skips']
+    if run.skipped_in_a_row > limit:
+        raise DivergenceError(
+            f'training diverged at iteration {run.step} ({err}) on {run.skipped_in_a_row} batches in a row, more '
+            f'than train.max_consecutive_skips ({limit}) allows: resume from the last checkpoint in '
+            f'{run.opt["path"]["training_state"]} with lower train.lr_G / lr_H') from None
+    run.log.warning('Iteration %d: skipped its batch before the step, the weights untouched (%s)', run.step, err)
+    if run.tb_writer is not None:
+        run.tb_writer.add_scalar('train/skipped_batches', run.skipped_in_a_row, run.step)
 
 
 def roll_back(run: TrainingRun, err: Exception) -> None:

@@ -4,7 +4,9 @@ A step diverges when a loss is NaN or infinite (:class:`models.trainer.NonFinite
 total loss spikes: above ``train.divergence_factor`` times its running median over the last
 ``train.divergence_window`` iterations (:class:`SpikeDetector`). ``stop`` ends the run there; ``rollback`` goes
 back to the last good checkpoint, an in-memory :class:`TrainingSnapshot` of everything a training state holds,
-lowers the learning rates by ``train.rollback_lr_factor`` and goes on, at most ``train.max_rollbacks`` times.
+lowers the learning rates by ``train.rollback_lr_factor`` and goes on, at most ``train.max_rollbacks`` times;
+``skip`` judges the loss before the step and leaves the weights untouched by a batch that diverges, at most
+``train.max_consecutive_skips`` batches in a row.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch
 if TYPE_CHECKING:  # the trainer imports the option parser, which reads DIVERGENCE_MODES from here
     from models.trainer import InvMIHNetTrainer
 
-DIVERGENCE_MODES = ('stop', 'rollback')
+DIVERGENCE_MODES = ('stop', 'rollback', 'skip')
 
 
 class LossSpikeError(RuntimeError):
@@ -28,7 +30,8 @@ class LossSpikeError(RuntimeError):
 
 
 class DivergenceError(RuntimeError):
-    """Training diverged again after ``train.max_rollbacks`` rollbacks."""
+    """Training diverged again after ``train.max_rollbacks`` rollbacks, or on more than
+    ``train.max_consecutive_skips`` batches in a row."""
 
 
 class SpikeDetector:

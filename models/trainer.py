@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,16 +165,20 @@ class InvMIHNetTrainer:
         ranks = [r for r in range(flags.shape[0]) if flags[r].any()]
         raise NonFiniteLossError(f'non-finite loss term(s) {bad} on rank(s) {ranks}')
 
-    def optimize_parameters(self, gt: torch.Tensor, lq: torch.Tensor) -> dict[str, float]:
+    def optimize_parameters(self, gt: torch.Tensor, lq: torch.Tensor,
+                            guard: Callable[[float], None] | None = None) -> dict[str, float]:
         """One training step: losses, backward, per-network gradient clipping, both optimizers step.
 
-        Raises :class:`NonFiniteLossError` (before any weight changes) when a loss is NaN or infinite.
+        Raises :class:`NonFiniteLossError` (before any weight changes) when a loss is NaN or infinite; ``guard``,
+        given the total loss before the backward pass, may raise too, and nothing changes either.
         """
         for optimizer in self.optimizers:
             optimizer.zero_grad(set_to_none=True)
         losses = self.compute_losses(gt, lq)
         values = {k: v.item() for k, v in losses.items()}
         self.check_finite(values)
+        if guard is not None:
+            guard(values['total'])
         self.backward(losses)
         del losses
         if self.scaler is not None:

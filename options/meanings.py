@@ -77,13 +77,15 @@ MEANINGS: dict[str, str] = {
     'train.precision': 'precision of the subnets\' hidden convolutions (fp16: CUDA only)',
     'train.memory_saving': 'trade time for memory: activation checkpointing, or rebuilding inputs from outputs',
     'train.compile': 'torch.compile the dense subnets',
-    'train.on_divergence': 'on a non-finite loss or a loss spike: stop the run, or rollback to the last good state '
-                           'with the learning rates scaled by rollback_lr_factor (docs/training_stability.md)',
+    'train.on_divergence': 'on a non-finite loss or a loss spike: stop the run, rollback to the last good state '
+                           'with the learning rates scaled by rollback_lr_factor, or skip the batch before its step '
+                           '(docs/training_stability.md)',
     'train.divergence_factor': 'a spike: the total loss above this many times its running median (null: NaN / inf '
                                'only)',
     'train.divergence_window': 'iterations in the running median of the total loss',
     'train.rollback_lr_factor': 'factor on every learning rate at a rollback, in (0, 1]',
     'train.max_rollbacks': 'rollbacks allowed before the run stops with an error',
+    'train.max_consecutive_skips': 'under skip: batches in a row that may diverge before the run stops with an error',
     'test.reveal_from': 'reveal from the saved 8-bit stego (png, what a receiver has) or the float stego',
     'test.seed': 'seed of the reveal noise (and of the attacks)',
     'test.gaussian_scale': 'scale of the latent noise z drawn on the reveal path',

@@ -142,6 +142,7 @@ SCHEMA: dict[str, Any] = {
         'divergence_factor': ((float, type(None)), 10.0),
         'divergence_window': (int, 100),
         'rollback_lr_factor': (float, 0.5),
+        'max_consecutive_skips': (int, 10),
         'max_rollbacks': (int, 3),
     },
     'test': {
@@ -421,6 +422,9 @@ def _check_divergence(train: dict, source: str) -> None:
                           f'at each rollback), got {lr_factor!r}')
     if train['max_rollbacks'] < 0:
         raise OptionError(f'{source}: train.max_rollbacks must be 0 or more, got {train["max_rollbacks"]}')
+    if train['max_consecutive_skips'] < 0:
+        raise OptionError(f'{source}: train.max_consecutive_skips must be 0 or more, got '
+                          f'{train["max_consecutive_skips"]}')
 
 
 def _resolve_path(value: str | None, option_dir: Path) -> str | None:

@@ -41,6 +41,12 @@ def _state(opt: dict, step: int) -> dict:
     return torch.load(Path(opt['path']['training_state']) / f'{step}.state', weights_only=True)
 
 
+def _tensors(checkpoint: dict) -> list[torch.Tensor]:
+    """Every tensor of a (nested) checkpoint dict, in key order."""
+    return [t for key in sorted(checkpoint) for t in
+            (_tensors(checkpoint[key]) if isinstance(checkpoint[key], dict) else [checkpoint[key]])]
+
+
 def _rates(state: dict) -> list[float]:
     return [o['param_groups'][0]['lr'] for o in state['optimizers']]
 
@@ -116,6 +122,41 @@ def test_exceeding_max_rollbacks_stops_with_one_line(tmp_path, monkeypatch):
     assert 'rollback 2 of 2), learning rates x 0.5' in log
 
 
+@pytest.mark.parametrize('kind', ['nan', 'spike'])
+def test_skip_mode_passes_over_a_diverging_batch_before_its_step(tmp_path, monkeypatch, kind):
+    clean = parse(tiny_train_options(tmp_path / 'clean', niter=6, save_freq=1), is_train=True)
+    train.train(clean)
+    path = tiny_train_options(tmp_path / 'skip', niter=6, save_freq=1, on_divergence='skip', divergence_window=2)
+    opt = parse(path, is_train=True)
+    calls = _poison(monkeypatch, at={5}, kind=kind)
+    train.train(opt)
+    assert len(calls) == 6  # no replay
+    models = Path(opt['path']['models'])
+    for name in ('IIR.pth', 'IIH.pth'):
+        before, after, moved = (_tensors(torch.load(models / step / name, weights_only=True)) for step in '456')
+        assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True)), name
+        assert not all(torch.equal(a, b) for a, b in zip(after, moved, strict=True)), name
+    assert _rates(_state(opt, 6)) == _rates(_state(clean, 6))
+    log = (Path(opt['path']['experiments_root']) / 'train_tiny.log').read_text()
+    reason = "non-finite loss term(s) ['forw_ce']" if kind == 'nan' else 'loss spike: total'
+    line = next(line for line in log.splitlines() if 'skipped its batch' in line)
+    assert 'Iteration 5: skipped its batch before the step, the weights untouched (' + reason in line
+    assert 'rolled back' not in log and 'Training finished at iteration 6' in log
+
+
+def test_skip_mode_stops_after_too_many_batches_in_a_row(tmp_path, monkeypatch):
+    path = tiny_train_options(tmp_path, niter=8, save_freq=2, on_divergence='skip', max_consecutive_skips=2)
+    _poison(monkeypatch, after=2)
+    with pytest.raises(SystemExit) as stopped:
+        train.main(['-opt', str(path)])
+    message = str(stopped.value)
+    assert '\n' not in message
+    assert message.startswith("error: training diverged at iteration 5 (non-finite loss term(s) ['forw_ce']")
+    assert 'on 3 batches in a row, more than train.max_consecutive_skips (2) allows: resume from the last ' in message
+    log = (tmp_path / 'experiments' / 'tiny' / 'train_tiny.log').read_text()
+    assert log.count('skipped its batch before the step') == 2
+
+
 def test_stop_mode_ends_the_run_at_a_spike(tmp_path, monkeypatch):
     path = tiny_train_options(tmp_path, niter=6, save_freq=2, on_divergence='stop', divergence_window=2)
     _poison(monkeypatch, at={4}, kind='spike')
@@ -183,13 +224,14 @@ def test_learning_rate_scaling_scales_the_whole_schedule(tmp_path):
 
 
 @pytest.mark.parametrize('key, value, match', [
-    ('on_divergence', 'retry', r"train\.on_divergence must be one of \['stop', 'rollback'\], got 'retry'"),
+    ('on_divergence', 'retry', r"train\.on_divergence must be one of \['stop', 'rollback', 'skip'\], got 'retry'"),
     ('divergence_factor', 1.0, r'train\.divergence_factor must be a number above 1 .* got 1\.0'),
     ('divergence_factor', float('nan'), r'train\.divergence_factor must be a finite number, got nan'),
     ('divergence_window', 0, r'train\.divergence_window must be a positive number of iterations, got 0'),
     ('rollback_lr_factor', 1.5, r'train\.rollback_lr_factor must lie in \(0, 1\]'),
     ('rollback_lr_factor', 0, r'train\.rollback_lr_factor must lie in \(0, 1\]'),
     ('max_rollbacks', -1, r'train\.max_rollbacks must be 0 or more, got -1'),
+    ('max_consecutive_skips', -1, r'train\.max_consecutive_skips must be 0 or more, got -1'),
     ('max_rollbacks', 1.5, r'train\.max_rollbacks must be int'),
 ])
 def test_divergence_options_are_validated(tmp_path, key, value, match):
@@ -225,7 +267,11 @@ SPIKE_FACTORS = {name: 30.0 for name in ('train_InvMIHNet_4images_cpu_robust.yml
                                          'train_InvMIHNet_4images_cpu_colour.yml',
                                          'train_InvMIHNet_4images_cpu_robust_more.yml')}
 SPIKE_FACTORS['train_InvMIHNet_4images_cpu_robust_anneal.yml'] = 100.0   # a low-rate anneal: blow-ups only
+SPIKE_FACTORS.update({name: 30.0 for name in ('train_InvMIHNet_4images_cpu_pattern.yml',
+                                              'train_InvMIHNet_4images_cpu_robust_guide7.yml')})
 """The long CPU runs on varied photographs judge spikes at 30 x the median (10 stopped them on outlier batches)."""
+KEEP_RATE = {'train_InvMIHNet_4images_cpu_pattern.yml', 'train_InvMIHNet_4images_cpu_robust_guide7.yml'}
+"""Runs whose rollbacks keep the learning rate (factor 1): the replay meets the outlier batch again and skips it."""
 
 
 def test_bundled_training_options_roll_back():
@@ -234,5 +280,5 @@ def test_bundled_training_options_roll_back():
     for path in paths:
         train_opt = parse(path, is_train=True)['train']
         assert train_opt['on_divergence'] == 'rollback', path.name
-        expected = (SPIKE_FACTORS.get(path.name, 10.0), 0.5)
+        expected = (SPIKE_FACTORS.get(path.name, 10.0), 1.0 if path.name in KEEP_RATE else 0.5)
         assert (train_opt['divergence_factor'], train_opt['rollback_lr_factor']) == expected, path.name
