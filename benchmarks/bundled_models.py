@@ -14,7 +14,11 @@ secrets' mosaic; ``outline leak, other set`` the same with the next set's secret
 ``texture leak`` (and its ``other set``) correlates the residual's strength in 8 x 8 blocks with the local
 variance of the secrets' mosaic: the secrets' busy and flat regions; ``colour leak`` (and its ``other set``) is the
 largest canonical correlation of the residual's strength per channel in 4 x 4 blocks with the mosaic's colour,
-local variance and outlines there, each tile centred: the secrets' regions in the residual's hue. The
+local variance and outlines there, each tile centred: the secrets' regions in the residual's hue; ``pattern leak``
+(and its ``other set``) the largest canonical correlation, pixel by pixel, of the fine detail of the signed residual
+with that of the mosaic's luma around the pixel: thin lines along the secrets' contours; ``wavelet leak`` (and its
+``other set``) the largest canonical correlation, over the 2 x 2 blocks of the Haar grid, of the signed residual's
+12 Haar coefficients with the mosaic's colour there: the secrets' shapes in the residual's fine stripes. The
 artefacts the 10x difference view shows: ``colour shift`` (the stego's largest mean channel difference, in
 levels), ``tile seams`` (the residual's jumps across the mosaic's tile seams over its jumps elsewhere, 1: none)
 and ``pixel grid`` (the stego's blockiness on the Haar wavelet's 2-pixel grid over the cover's, 1: none).
@@ -37,15 +41,16 @@ from models.mosaic import from_tiles
 from options import parse
 from utils.image_io import chw_to_hwc, hwc_to_chw, list_images, read_image, resize_image
 from utils.metrics import (colour_shift, pixel_grid_ratio, residual_colour_correlation, residual_edge_correlation,
-                           residual_pattern_correlation, residual_texture_correlation, tile_seam_ratio)
+                           residual_pattern_correlation, residual_texture_correlation, residual_wavelet_correlation,
+                           tile_seam_ratio)
 from utils.results import write_results
 
 COLUMNS = ('model', 'trained on', 'iterations', 'image sets', 'stego PSNR', 'secret PSNR', 'secret PSNR JPEG 90',
            'stego SSIM', 'secret SSIM', 'outline leak', 'outline leak, other set', 'texture leak',
            'texture leak, other set', 'colour leak', 'colour leak, other set', 'pattern leak',
-           'pattern leak, other set', 'colour shift', 'tile seams',
+           'pattern leak, other set', 'wavelet leak', 'wavelet leak, other set', 'colour shift', 'tile seams',
            'pixel grid')
-RESIDUAL_COLUMNS = COLUMNS[-11:]
+RESIDUAL_COLUMNS = COLUMNS[-13:]
 
 
 def _mosaic(secrets: list[np.ndarray], scale_h: int, scale_w: int) -> np.ndarray:
@@ -61,7 +66,8 @@ def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, fl
     and with the next set's (the level of chance; NaN for a single set), the same for the texture
     (:func:`utils.metrics.residual_texture_correlation`), the colour
     (:func:`utils.metrics.residual_colour_correlation`) and the fine pattern
-    (:func:`utils.metrics.residual_pattern_correlation`), the colour shift, the tile seams and the pixel grid
+    (:func:`utils.metrics.residual_pattern_correlation`), the secret's colour in the residual's Haar coefficients
+    (:func:`utils.metrics.residual_wavelet_correlation`), the colour shift, the tile seams and the pixel grid
     (:mod:`utils.metrics`); keyed by ``RESIDUAL_COLUMNS``."""
     covers = sorted((out_dir / 'cover').iterdir())
     sets = [(read_image(path) * 255, read_image(out_dir / 'steg' / path.name) * 255,
@@ -77,9 +83,13 @@ def residual_measures(out_dir: Path, scale_h: int, scale_w: int) -> dict[str, fl
     def pattern(cover: np.ndarray, stego: np.ndarray, mosaic: np.ndarray) -> float:
         return residual_pattern_correlation(cover, stego, mosaic, scale_h, scale_w)
 
+    def wavelet(cover: np.ndarray, stego: np.ndarray, mosaic: np.ndarray) -> float:
+        return residual_wavelet_correlation(cover, stego, mosaic, scale_h, scale_w)
+
     values = [(residual_edge_correlation(c, s, m), other(residual_edge_correlation, i),
                residual_texture_correlation(c, s, m), other(residual_texture_correlation, i),
-               colour(c, s, m), other(colour, i), pattern(c, s, m), other(pattern, i),
+               colour(c, s, m), other(colour, i), pattern(c, s, m), other(pattern, i), wavelet(c, s, m),
+               other(wavelet, i),
                colour_shift(c, s), tile_seam_ratio(c, s, scale_h, scale_w), pixel_grid_ratio(c, s))
               for i, (c, s, m) in enumerate(sets)]
     return {key: _mean_of_numbers(column) for key, column in zip(RESIDUAL_COLUMNS, zip(*values))}

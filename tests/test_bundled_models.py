@@ -14,7 +14,8 @@ from skimage.filters import sobel
 from benchmarks.bundled_models import _mosaic, evaluate, every_cover_sets, residual_measures
 from utils.image_io import save_image
 from utils.metrics import (colour_shift, pixel_grid_ratio, residual_colour_correlation, residual_edge_correlation,
-                           residual_pattern_correlation, residual_texture_correlation, rgb_to_y, tile_seam_ratio)
+                           residual_pattern_correlation, residual_texture_correlation, residual_wavelet_correlation,
+                           rgb_to_y, tile_seam_ratio)
 
 DEMO = 'experiments/pretrained_models/InvMIHNet_4images_demo'
 
@@ -28,6 +29,40 @@ def _photos(folder, count: int, size: int = 64):
     return folder
 
 
+def _haar_image(coefficients: np.ndarray) -> np.ndarray:
+    """The H x W x C image whose 2 x 2 blocks have the orthonormal Haar coefficients (LL, HL, LH, HH of each
+    channel, (H / 2) x (W / 2) x 4C) ``coefficients``."""
+    ll, hl, lh, hh = np.split(coefficients, 4, axis=2)
+    image = np.zeros((2 * ll.shape[0], 2 * ll.shape[1], ll.shape[2]))
+    image[0::2, 0::2] = (ll + hl + lh + hh) / 2
+    image[0::2, 1::2] = (ll - hl + lh - hh) / 2
+    image[1::2, 0::2] = (ll + hl - lh - hh) / 2
+    image[1::2, 1::2] = (ll - hl - lh + hh) / 2
+    return image
+
+
+def test_the_wavelet_leak_sees_the_secrets_colour_in_the_residuals_stripes():
+    rng = np.random.default_rng(9)
+    reference = np.kron(rng.uniform(20, 235, (16, 16, 3)), np.ones((2, 2, 1)))
+    cover = rng.uniform(60, 190, (32, 32, 3))
+    noise = rng.normal(0, 1, cover.shape)
+    coefficients = np.zeros((16, 16, 12))
+    coefficients[..., 3:6] = 0.05 * reference[0::2, 0::2] @ np.array([[1.0, 0, 0], [0.5, 1, 0], [0, 0, -1]])
+    stripes = _haar_image(coefficients)
+    assert residual_wavelet_correlation(cover, cover + noise + stripes, reference) > 0.9
+    assert residual_wavelet_correlation(cover, cover + noise + stripes, reference, 2, 2) > 0.9
+    assert residual_wavelet_correlation(cover, cover + noise, reference) < 0.5
+    other = np.kron(rng.uniform(20, 235, (16, 16, 3)), np.ones((2, 2, 1)))
+    assert residual_wavelet_correlation(cover, cover + noise + stripes, other) < 0.5
+    assert residual_pattern_correlation(cover, cover + noise + stripes, reference) < 0.5
+    cast = cover + noise + stripes + np.array([20.0, 0.0, -20.0])
+    assert abs(residual_wavelet_correlation(cover, cast, reference)
+               - residual_wavelet_correlation(cover, cover + noise + stripes, reference)) < 1e-9
+    assert math.isnan(residual_wavelet_correlation(cover, cover, reference))
+    with pytest.raises(ValueError, match='32x32 does not split into 1x3 tiles of even size'):
+        residual_wavelet_correlation(cover, cover, reference, 1, 3)
+
+
 def test_a_model_folder_row(tmp_path):
     (tmp_path / 'work').mkdir()
     row = evaluate(Path(DEMO), _photos(tmp_path / 'photos', 10), tmp_path / 'work')
@@ -37,7 +72,8 @@ def test_a_model_folder_row(tmp_path):
     assert row['secret PSNR JPEG 90'] < row['secret PSNR']
     for key in ('outline leak', 'outline leak, other set', 'texture leak', 'texture leak, other set'):
         assert -1 <= row[key] <= 1, (key, row[key])
-    for key in ('colour leak', 'colour leak, other set', 'pattern leak', 'pattern leak, other set'):
+    for key in ('colour leak', 'colour leak, other set', 'pattern leak', 'pattern leak, other set', 'wavelet leak',
+                'wavelet leak, other set'):
         assert 0 <= row[key] <= 1, (key, row[key])
     assert 0 <= row['colour shift'] < 255 and row['tile seams'] > 0 and row['pixel grid'] > 0
 

@@ -183,6 +183,32 @@ def residual_pattern_correlation(cover: np.ndarray, stego: np.ndarray, reference
                                         _centred_in_tiles(neighbourhood, rows, cols))
 
 
+def residual_wavelet_correlation(cover: np.ndarray, stego: np.ndarray, reference: np.ndarray, rows: int = 1,
+                                 cols: int = 1) -> float:
+    """The largest canonical correlation, over the 2 x 2 blocks of the Haar grid, between the 12 Haar coefficients
+    (LL, HL, LH, HH of each channel) of the signed residual ``stego - cover`` and ``reference``'s mean colour in the
+    block, all ``HxWx3`` of one size with even tiles: with ``reference`` the mosaic of the downscaled secrets, how
+    well a linear map of the colour of the secret hidden under each block gives the residual's coefficients there
+    (the fine stripes that draw the secrets' shapes in a 10x difference view). Both sides are centred in each tile
+    of the ``rows x cols`` mosaic. NaN when either side is constant."""
+    cover, stego, reference = (np.asarray(a, dtype=np.float64) for a in (cover, stego, reference))
+    _check_same_shape(cover, stego)
+    _check_same_shape(cover, reference)
+    height, width = cover.shape[:2]
+    if height % (2 * rows) or width % (2 * cols):
+        raise ValueError(f"image of {height}x{width} does not split into {rows}x{cols} tiles of even size")
+    coefficients = _haar_coefficients(stego - cover)
+    return _first_canonical_correlation(_centred_in_tiles(coefficients, rows, cols),
+                                        _centred_in_tiles(_block_means(reference, 2), rows, cols))
+
+
+def _haar_coefficients(image: np.ndarray) -> np.ndarray:
+    """(H / 2) x (W / 2) x 4C: the orthonormal Haar coefficients (LL, HL, LH, HH of each channel) of the 2 x 2
+    blocks of ``image`` (H x W x C)."""
+    a, b, c, d = image[0::2, 0::2], image[0::2, 1::2], image[1::2, 0::2], image[1::2, 1::2]
+    return np.concatenate([a + b + c + d, a - b + c - d, a + b - c - d, a - b - c + d], axis=2) / 2
+
+
 def _centred_in_tiles(maps: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """(H * W) x C: the H x W x C ``maps`` less their mean in each tile of a ``rows x cols`` grid, one row per
     pixel."""
