@@ -17,7 +17,10 @@ each channel's mean |stego - cover|, which is what makes the tiles stand apart i
 tile on its own); and pattern, the sum of the squared canonical correlations, pixel by pixel, between the fine
 detail of the signed residual stego - cover in each channel and the fine detail of the secret's luma in the 3 x 3
 neighbourhood, which is what draws thin lines along the secrets' sharp contours once the residual's strength and
-hue follow them no more.
+hue follow them no more; and wavelet, the sum of the squared canonical correlations, over the 2 x 2 blocks of the
+hiding network's Haar grid, between the 12 Haar coefficients of the signed residual stego - cover and the secret's
+colour there (its LL band), which is what draws the secret itself, shapes and contours, in the residual's fine
+stripes (the residual's coefficients a linear map of the colour of the secret hidden under them).
 """
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ TILES_TERM = 'tiles'
 """Added to ``hiding_total`` and logged only when its weight ``lamda_tiles`` is above 0."""
 PATTERN_TERM = 'pattern'
 """Added to ``hiding_total`` and logged only when its weight ``lamda_pattern`` is above 0."""
+WAVELET_TERM = 'wavelet'
+"""Added to ``hiding_total`` and logged only when its weight ``lamda_wavelet`` is above 0."""
 PATTERN_WINDOW = 5
 """Side of the box whose mean each map loses before the pattern term compares their fine detail."""
 CANONICAL_RIDGE = 1e-2
@@ -179,6 +184,14 @@ def pattern_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.
     return canonical_energy(residual.transpose(1, 2), neighbourhood.transpose(1, 2))
 
 
+def wavelet_correlation(cover: torch.Tensor, stego: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
+    """Per image (B,): :func:`canonical_energy`, over the 2 x 2 blocks of the Haar grid, between the 12 Haar
+    coefficients (:func:`models.modules.wavelet.dwt`) of the signed residual stego - cover and the secret's mean
+    colour in the block (its LL band; no gradient flows into ``secret``); all (B, 3, H, W)."""
+    colour = dwt(secret.detach())[:, :3]
+    return canonical_energy(*(maps.flatten(2).transpose(1, 2) for maps in (dwt(stego - cover), colour)))
+
+
 def tile_spread(cover: torch.Tensor, stego: torch.Tensor, tiles: int) -> torch.Tensor:
     """Per image set (B / tiles,): the variance, over the set's ``tiles`` consecutive tiles, of the log of each
     channel's mean |stego - cover|, summed over the channels; (B, 3, h, w) tiles of ``tiles`` per set."""
@@ -193,9 +206,10 @@ class InvMIHNetLoss:
     (unweighted, the sums over the tiles of their squared :func:`outline_correlation` and
     :func:`texture_correlation`), :data:`COLOUR_TERM` (unweighted, the sum over the tiles of
     :func:`colour_correlation`, already a sum of squares), :data:`PATTERN_TERM` (unweighted, the same of
-    :func:`pattern_correlation`), :data:`TILES_TERM` (unweighted, the sum over the image sets of their
-    :func:`tile_spread`; each only when its weight is above 0), hiding_total (their weighted sum),
-    the :data:`RESCALING_TERMS` (weighted), and total (hiding_total + the rescaling terms).
+    :func:`pattern_correlation`), :data:`WAVELET_TERM` (the same of :func:`wavelet_correlation`),
+    :data:`TILES_TERM` (unweighted, the sum over the image sets of their :func:`tile_spread`; each only when its
+    weight is above 0), hiding_total (their weighted sum), the :data:`RESCALING_TERMS` (weighted), and total
+    (hiding_total + the rescaling terms).
 
     With ``rescaling=False`` (a 1 x 1 grid, HiNet: the IIR is the identity, the secret is hidden at full size and
     there is no latent) the rescaling terms are not computed and are zero: forw_fit would compare the secret
@@ -207,14 +221,15 @@ class InvMIHNetLoss:
                  lamda_low_frequency: float = 1.0, lambda_fit_forw: float = 4.0, lambda_ce_forw: float = 1.0,
                  lambda_rec_back: float = 1.0, rescaling: bool = True, lamda_outline: float = 0.0,
                  lamda_texture: float = 0.0, lamda_colour: float = 0.0, lamda_tiles: float = 0.0,
-                 lamda_pattern: float = 0.0) -> None:
+                 lamda_pattern: float = 0.0, lamda_wavelet: float = 0.0) -> None:
         self.hiding_weights = {'guide': lamda_guide, 'reconstruction': lamda_reconstruction,
                                'low_frequency': lamda_low_frequency}
         measures = ((OUTLINE_TERM, lamda_outline, lambda c, s, secret, n: outline_correlation(c, s, secret).pow(2)),
                     (TEXTURE_TERM, lamda_texture, lambda c, s, secret, n: texture_correlation(c, s, secret).pow(2)),
                     (COLOUR_TERM, lamda_colour, lambda c, s, secret, n: colour_correlation(c, s, secret)),
                     (TILES_TERM, lamda_tiles, lambda c, s, secret, n: tile_spread(c, s, n)),
-                    (PATTERN_TERM, lamda_pattern, lambda c, s, secret, n: pattern_correlation(c, s, secret)))
+                    (PATTERN_TERM, lamda_pattern, lambda c, s, secret, n: pattern_correlation(c, s, secret)),
+                    (WAVELET_TERM, lamda_wavelet, lambda c, s, secret, n: wavelet_correlation(c, s, secret)))
         self.leak_terms = {name: (weight, measure) for name, weight, measure in measures if weight > 0}
         self.w_fit = lambda_fit_forw
         self.w_ce = lambda_ce_forw
@@ -226,7 +241,7 @@ class InvMIHNetLoss:
         """Weights from the ``train`` section of the options; ``rescaling`` False for a 1 x 1 grid."""
         keys = ('lamda_reconstruction', 'lamda_guide', 'lamda_low_frequency', 'lambda_fit_forw',
                 'lambda_ce_forw', 'lambda_rec_back', 'lamda_outline', 'lamda_texture', 'lamda_colour',
-                'lamda_tiles', 'lamda_pattern')
+                'lamda_tiles', 'lamda_pattern', 'lamda_wavelet')
         return cls(**{k: train_opt[k] for k in keys}, rescaling=rescaling)
 
     def __call__(self, out: dict[str, torch.Tensor], lr_ref: torch.Tensor, sets: int = 1) -> dict[str, torch.Tensor]:

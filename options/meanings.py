@@ -68,6 +68,9 @@ MEANINGS: dict[str, str] = {
     'train.lamda_pattern': 'weight of pattern (ours; 0 = the published loss): summed squared canonical correlations, '
                            "pixel by pixel, of the fine detail of each stego tile's signed residual per channel "
                            "with that of its secret's luma in the 3 x 3 neighbourhood",
+    'train.lamda_wavelet': 'weight of wavelet (ours; 0 = the published loss): summed squared canonical correlations, '
+                           "over the 2 x 2 blocks of the Haar grid, of the 12 Haar coefficients of each stego tile's "
+                           "signed residual with its secret's colour there",
     'train.lamda_low_frequency': 'weight of low_frequency (stego vs cover in the wavelet LL band)',
     'train.gradient_clipping': 'clip each network\'s gradient norm to this value (null: no clipping)',
     'train.gaussian_scale': 'scale of the latent noise z drawn on the training reveal path',

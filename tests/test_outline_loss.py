@@ -1,7 +1,8 @@
-"""The leak terms (lamda_outline, lamda_texture, lamda_colour, lamda_tiles, lamda_pattern): off by default, they
-measure the residual's correlation with the secret's outlines, with its local variance and (per channel) with its
-colour, how far the tiles of one image set differ in its strength, and how well a linear filter of the secret's
-fine detail draws the residual's; a colour cast does not hide the correlations, and a step along each term's
+"""The leak terms (lamda_outline, lamda_texture, lamda_colour, lamda_tiles, lamda_pattern, lamda_wavelet): off by
+default, they measure the residual's correlation with the secret's outlines, with its local variance and (per
+channel) with its colour, how far the tiles of one image set differ in its strength, how well a linear filter of the
+secret's fine detail draws the residual's, and how well a linear map of the secret's colour gives the residual's
+Haar coefficients; a colour cast does not hide the correlations, and a step along each term's
 gradient lowers it."""
 import math
 
@@ -9,8 +10,9 @@ import pytest
 import torch
 
 from models.losses import (COLOUR_TERM, LUMA_WEIGHTS, OUTLINE_TERM, PATTERN_TERM, TEXTURE_TERM, TILES_TERM,
-                           InvMIHNetLoss, canonical_energy, colour_correlation, outline_correlation, pattern_correlation,
-                           texture_correlation, tile_spread)
+                           WAVELET_TERM, InvMIHNetLoss, canonical_energy, colour_correlation, outline_correlation,
+                           pattern_correlation, texture_correlation, tile_spread, wavelet_correlation)
+from models.modules.wavelet import dwt, iwt
 
 
 def _out(residual_like_edges: bool) -> dict[str, torch.Tensor]:
@@ -202,3 +204,45 @@ def test_pattern_term_is_logged_by_weight_and_its_gradient_lowers_it() -> None:
     grad = out['steg_tiles'].grad
     stepped = (out['steg_tiles'] - 1e-3 * grad / grad.abs().max()).detach()
     assert loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[PATTERN_TERM] < losses[PATTERN_TERM]
+
+
+def _striped(residual_follows_colour: bool) -> dict[str, torch.Tensor]:
+    """Tiles whose residual's HL and HH coefficients are (or are not) a linear map of the secret's block colour:
+    the fine stripes that draw the secret's shapes in a 10x difference view."""
+    g = torch.Generator().manual_seed(3)
+    secret = torch.rand(2, 3, 32, 32, generator=g)
+    cover = torch.rand(2, 3, 32, 32, generator=g)
+    noise = 0.003 * torch.randn(2, 3, 32, 32, generator=g)
+    coefficients = torch.zeros(2, 12, 16, 16)
+    colour = dwt(secret)[:, :3]
+    coefficients[:, 3:6] = 0.02 * colour
+    coefficients[:, 9:12] = -0.02 * colour.roll(1, 1)
+    stego = cover + noise + (iwt(coefficients) if residual_follows_colour else 0)
+    return {'cover_tiles': cover, 'steg_tiles': stego.requires_grad_(), 'secret_lr': secret}
+
+
+def test_wavelet_correlation_sees_the_secrets_colour_in_the_residuals_coefficients() -> None:
+    leaky, clean = _striped(True), _striped(False)
+    assert wavelet_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).min() > 2.5
+    assert wavelet_correlation(clean['cover_tiles'], clean['steg_tiles'], clean['secret_lr']).max() < 0.3
+    other = leaky['secret_lr'].flip(0)
+    assert wavelet_correlation(leaky['cover_tiles'], leaky['steg_tiles'], other).max() < 0.3
+    assert pattern_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']).max() < 0.5
+    cast = leaky['steg_tiles'].detach() + torch.tensor([0.3, 0.0, -0.3]).view(1, 3, 1, 1)
+    assert torch.allclose(wavelet_correlation(leaky['cover_tiles'], cast, leaky['secret_lr']),
+                          wavelet_correlation(leaky['cover_tiles'], leaky['steg_tiles'], leaky['secret_lr']),
+                          atol=1e-4)
+
+
+def test_wavelet_term_is_logged_by_weight_and_its_gradient_lowers_it() -> None:
+    out = _striped(True)
+    parts = _loss_inputs(out)
+    assert WAVELET_TERM not in InvMIHNetLoss(lamda_pattern=1.0, rescaling=False)(parts, out['secret_lr'])
+    loss = InvMIHNetLoss(lamda_wavelet=2.0, rescaling=False)
+    losses = loss(parts, out['secret_lr'])
+    plain = InvMIHNetLoss(rescaling=False)(parts, out['secret_lr'])['hiding_total']
+    assert torch.allclose(losses['hiding_total'], plain + 2.0 * losses[WAVELET_TERM])
+    losses[WAVELET_TERM].backward()
+    grad = out['steg_tiles'].grad
+    stepped = (out['steg_tiles'] - 1e-3 * grad / grad.abs().max()).detach()
+    assert loss({**parts, 'steg_tiles': stepped}, out['secret_lr'])[WAVELET_TERM] < losses[WAVELET_TERM]
