@@ -36,9 +36,9 @@ def test_the_bundled_cpu_model_is_the_default_and_says_how_it_was_trained():
     model = StegoModel.from_pretrained(DEFAULT_MODEL, 'cpu')
     demo = StegoModel.from_pretrained(BUNDLED / 'InvMIHNet_4images_demo', 'cpu')
     assert model.network_config == demo.network_config
-    assert model.info.training.reveal_from == 'png' and model.info.training.iterations == 1000
+    assert model.info.training.reveal_from == 'png' and model.info.training.iterations == 700
     assert 'photos_train' in model.info.training.data
-    assert model.info.training.options == 'train_InvMIHNet_4images_cpu_pattern.yml'
+    assert model.info.training.options == 'train_InvMIHNet_4images_cpu_wavelet.yml'
     options = StegoModel.from_options('options/test/test_InvMIHNet_4images_cpu.yml', 'cpu')
     for a, b in zip(model.net.state_dict().values(), options.net.state_dict().values()):
         assert torch.equal(a, b)
