@@ -272,7 +272,8 @@ SPIKE_FACTORS.update({name: 30.0 for name in ('train_InvMIHNet_4images_cpu_patte
 """The long CPU runs on varied photographs judge spikes at 30 x the median (10 stopped them on outlier batches)."""
 KEEP_RATE = {'train_InvMIHNet_4images_cpu_pattern.yml', 'train_InvMIHNet_4images_cpu_robust_guide7.yml'}
 """Runs whose rollbacks keep the learning rate (factor 1): the replay meets the outlier batch again and skips it."""
-SKIP_OUTLIERS = {'train_InvMIHNet_4images_cpu_stage6.yml', 'train_InvMIHNet_4images_cpu_wavelet.yml'}
+SKIP_OUTLIERS = {'train_InvMIHNet_4images_cpu_stage6.yml', 'train_InvMIHNet_4images_cpu_wavelet.yml',
+                 'train_InvMIHNet_4images_cpu_wavelet_continue.yml'}
 """Runs that skip an outlier batch before its step (on_divergence: skip) instead of rolling back."""
 SPIKE_FACTORS.update({name: 30.0 for name in SKIP_OUTLIERS})
 
